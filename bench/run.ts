@@ -1,0 +1,266 @@
+/**
+ * `npm run bench`: throughput and latency as ratios against baselines measured in the same run,
+ * because absolute numbers drift on shared machines.
+ *
+ * Rows:
+ *  - fetch_api_key logins/s ÷ raw Argon2id verifications/s (same parameters, same concurrency); target ≥ 0.9
+ *  - GET /api/v1/users/me with Basic auth ÷ a bare Fastify route with a body of the same size; target ≥ 0.8
+ *  - the same with last-use tracking on ÷ off; target ≥ 0.95
+ *  - users/me while a login storm saturates fetch_api_key ÷ quiet: throughput ≥ 0.5, p99 ≤ 3×
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import { createInterface } from "node:readline";
+import { type Algorithm, hash, verify } from "@node-rs/argon2";
+import autocannon from "autocannon";
+import pLimit from "p-limit";
+import { ZULIP_ARGON2 } from "../src/config.js";
+
+const DURATION = Number(process.env.BENCH_SECONDS ?? 5);
+const CONNECTIONS = 10;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const HASH_CONCURRENCY = 2;
+// Key-use load is spread over this many accounts, so that no account goes over Zulip's default
+// 200 requests a minute (9,000 accounts allow 30,000 requests a second) and the key cache
+// (10,000 entries by default) holds them all, as it would for a busy organization.
+const ACCOUNTS = Number(process.env.BENCH_ACCOUNTS ?? 9000);
+
+interface Started {
+  child: ChildProcess;
+  info: Record<string, unknown> & { port: number };
+}
+
+async function startServer(args: string[]): Promise<Started> {
+  const child = spawn(process.execPath, ["--import", "tsx", "bench/serve.ts", ...args], {
+    stdio: ["ignore", "pipe", "inherit"],
+    env: { ...process.env, LATCHKEY_LOG_LEVEL: "silent" },
+  });
+  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+  for await (const line of lines) {
+    lines.close();
+    return { child, info: JSON.parse(line) };
+  }
+  throw new Error("benchmark server exited before listening");
+}
+
+async function stopServer(s: Started): Promise<number> {
+  // Resident memory of the server, read before it stops.
+  const rss = await readRssKiB(s.child.pid ?? 0);
+  s.child.kill("SIGTERM");
+  await once(s.child, "exit");
+  return rss;
+}
+
+async function readRssKiB(pid: number): Promise<number> {
+  try {
+    const { readFile } = await import("node:fs/promises");
+    const status = await readFile(`/proc/${pid}/status`, "utf8");
+    return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
+/** autocannon options that cycle GET /users/me through every account the server created. */
+function keyUse(s: Started): autocannon.Options {
+  const accounts = s.info.accounts as [string, string][];
+  return {
+    url: `http://127.0.0.1:${s.info.port}`,
+    requests: accounts.map(([email, key]) => ({
+      method: "GET",
+      path: "/api/v1/users/me",
+      headers: { authorization: `Basic ${Buffer.from(`${email}:${key}`).toString("base64")}` },
+    })),
+  };
+}
+
+interface Load {
+  rps: number;
+  p99: number;
+  non2xx: number;
+}
+
+async function load(opts: autocannon.Options): Promise<Load> {
+  const result = await autocannon({ connections: CONNECTIONS, duration: DURATION, ...opts });
+  return { rps: result.requests.average, p99: result.latency.p99, non2xx: result.non2xx + result.errors };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+}
+
+const rows: { name: string; value: string; baseline: string; ratio: number; target: string }[] = [];
+
+async function benchLogins(): Promise<void> {
+  // Baseline: raw Argon2id verifications with Zulip's parameters, same concurrency as the server.
+  const phc = await hash("bench-Passw0rd!", { ...ZULIP_ARGON2, algorithm: 2 as Algorithm, outputLen: 32 });
+  const limit = pLimit(HASH_CONCURRENCY);
+  const rawRates: number[] = [];
+  const loginRates: number[] = [];
+  const server = await startServer(["latchkey"]);
+  const { port, email, password } = server.info as { port: number; email: string; password: string };
+  const body = new URLSearchParams({ username: email, password }).toString();
+  for (let round = 0; round < ROUNDS; round++) {
+    let done = 0;
+    const until = Date.now() + DURATION * 1000;
+    const worker = async (): Promise<void> => {
+      while (Date.now() < until) {
+        await limit(() => verify(phc, "bench-Passw0rd!"));
+        done++;
+      }
+    };
+    const started = Date.now();
+    await Promise.all(Array.from({ length: HASH_CONCURRENCY }, worker));
+    rawRates.push(done / ((Date.now() - started) / 1000));
+
+    const r = await load({
+      url: `http://127.0.0.1:${port}/api/v1/fetch_api_key`,
+      method: "POST",
+      // More connections than hash slots, so the server's hasher is never idle between requests.
+      connections: HASH_CONCURRENCY * 2,
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body,
+    });
+    if (r.non2xx > 0) throw new Error(`fetch_api_key answered ${r.non2xx} non-2xx responses`);
+    loginRates.push(r.rps);
+  }
+  const rss = await stopServer(server);
+  const raw = median(rawRates);
+  const logins = median(loginRates);
+  rows.push({
+    name: "fetch_api_key logins/s vs raw Argon2id verify/s (m=102400,t=2,p=8)",
+    value: logins.toFixed(2),
+    baseline: raw.toFixed(2),
+    ratio: logins / raw,
+    target: "≥ 0.90",
+  });
+  console.log(`  server RSS after login load: ${(rss / 1024).toFixed(1)} MiB`);
+}
+
+async function benchUsersMe(): Promise<void> {
+  const server = await startServer(["latchkey", "--users", String(ACCOUNTS)]);
+  const ourLoad = keyUse(server);
+  const first = ourLoad.requests?.[0] as { headers: Record<string, string> };
+  const probe = await fetch(`http://127.0.0.1:${server.info.port}/api/v1/users/me`, { headers: first.headers });
+  const bodyBytes = (await probe.text()).length;
+  if (probe.status !== 200) throw new Error(`users/me answered ${probe.status}`);
+  const bare = await startServer(["bare", String(bodyBytes)]);
+  // The bare route gets the very same requests, so the load generator does the same work.
+  const bareLoad = { ...ourLoad, url: `http://127.0.0.1:${bare.info.port}` };
+  const ours: Load[] = [];
+  const theirs: Load[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    // Alternate the two so drift on a shared machine hits both alike.
+    theirs.push(await load(bareLoad));
+    ours.push(await load(ourLoad));
+  }
+  if (ours.some((r) => r.non2xx > 0)) throw new Error("users/me answered non-2xx responses under load");
+  const rss = await stopServer(server);
+  await stopServer(bare);
+  const oursRps = median(ours.map((r) => r.rps));
+  const bareRps = median(theirs.map((r) => r.rps));
+  rows.push({
+    name: `GET /users/me (Basic auth) req/s vs bare Fastify route, ${bodyBytes}-byte body`,
+    value: oursRps.toFixed(0),
+    baseline: bareRps.toFixed(0),
+    ratio: oursRps / bareRps,
+    target: "≥ 0.80",
+  });
+  console.log(
+    `  users/me p99 ${median(ours.map((r) => r.p99)).toFixed(1)} ms (bare ${median(theirs.map((r) => r.p99)).toFixed(1)} ms); server RSS ${(rss / 1024).toFixed(1)} MiB`,
+  );
+}
+
+/** users/me against a server started with `env`, alternating rounds with a second server. */
+async function benchTracking(): Promise<void> {
+  const users = ["--users", String(ACCOUNTS)];
+  const on = await startServer(["latchkey", ...users, "--env", "LATCHKEY_TRACK_KEY_USE=true"]);
+  const off = await startServer(["latchkey", ...users, "--env", "LATCHKEY_TRACK_KEY_USE=false"]);
+  const withTracking: number[] = [];
+  const without: number[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const a = await load(keyUse(off));
+    const b = await load(keyUse(on));
+    if (a.non2xx + b.non2xx > 0) throw new Error("users/me answered non-2xx responses under load");
+    without.push(a.rps);
+    withTracking.push(b.rps);
+  }
+  await stopServer(on);
+  await stopServer(off);
+  const a = median(withTracking);
+  const b = median(without);
+  rows.push({
+    name: "GET /users/me req/s, last-use tracking on vs off",
+    value: a.toFixed(0),
+    baseline: b.toFixed(0),
+    ratio: a / b,
+    target: "≥ 0.95",
+  });
+}
+
+/** users/me throughput and p99 while fetch_api_key is flooded with logins, against quiet. */
+async function benchStorm(): Promise<void> {
+  const server = await startServer(["latchkey", "--users", String(ACCOUNTS)]);
+  const { port, email, password } = server.info as { port: number; email: string; password: string };
+  const keyLoad = keyUse(server);
+  const quiet: Load[] = [];
+  const stormy: Load[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    quiet.push(await load(keyLoad));
+    const storm = autocannon({
+      url: `http://127.0.0.1:${port}/api/v1/fetch_api_key`,
+      method: "POST",
+      connections: 32,
+      duration: DURATION + 2,
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ username: email, password }).toString(),
+    });
+    // Let the storm fill the hash queue before measuring.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    stormy.push(await load(keyLoad));
+    await storm;
+  }
+  if ([...quiet, ...stormy].some((r) => r.non2xx > 0)) throw new Error("users/me answered non-2xx responses under load");
+  const rss = await stopServer(server);
+  const q = median(quiet.map((r) => r.rps));
+  const s = median(stormy.map((r) => r.rps));
+  const qp99 = median(quiet.map((r) => r.p99));
+  const sp99 = median(stormy.map((r) => r.p99));
+  rows.push({
+    name: "GET /users/me req/s during a login storm vs quiet",
+    value: s.toFixed(0),
+    baseline: q.toFixed(0),
+    ratio: s / q,
+    target: "≥ 0.50",
+  });
+  rows.push({
+    name: "GET /users/me p99 ms during a login storm vs quiet",
+    value: sp99.toFixed(1),
+    baseline: qp99.toFixed(1),
+    ratio: sp99 / Math.max(qp99, 0.001),
+    target: "≤ 3.00",
+  });
+  console.log(`  server RSS after the storm: ${(rss / 1024).toFixed(1)} MiB`);
+}
+
+function printTable(): void {
+  const header = ["benchmark", "value", "baseline", "ratio", "target"];
+  const body = rows.map((r) => [r.name, r.value, r.baseline, r.ratio.toFixed(3), r.target]);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => (row[i] as string).length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i] as number)).join(" | ")} |`;
+  console.log();
+  console.log(line(header));
+  console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
+  for (const row of body) console.log(line(row));
+}
+
+console.log(
+  `Latchkey benchmarks: ${ROUNDS} rounds of ${DURATION}s each, ${CONNECTIONS} connections (logins: ${HASH_CONCURRENCY})`,
+);
+await benchLogins();
+await benchUsersMe();
+await benchTracking();
+await benchStorm();
+printTable();

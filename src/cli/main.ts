@@ -1,0 +1,254 @@
+/**
+ * The `latchkey` command: run the server (`dev`, `serve`) and administer organizations and
+ * accounts in the configured database.
+ */
+import { Command, InvalidArgumentError, Option } from "commander";
+import { ConfigError, loadConfig, type Mode } from "../config.js";
+import { createContext } from "../context.js";
+import type { Context } from "../domain/context.js";
+import {
+  createAccount,
+  createRealm,
+  DirectoryError,
+  requireRealm,
+  requireUser,
+  setAccountActive,
+  setPassword,
+  setRealmAuthMethods,
+  setRealmDeactivated,
+} from "../domain/directory.js";
+import { ROLE, ROLE_NAMES, type RoleName } from "../domain/model.js";
+import { passwordProblem } from "../domain/password-policy.js";
+import { realmUrl } from "../domain/realm-host.js";
+import { loadOrCreateSecrets, SecretsError } from "../secrets.js";
+import { closeOnSignals, startServer } from "../server.js";
+import { syncKeyCache } from "../store/cache-sync.js";
+import { openDatabase } from "../store/database.js";
+import { closeRedis, openRedis } from "../store/redis.js";
+import { readPassword } from "./password-input.js";
+
+function parseSwitch(value: string): boolean {
+  if (value === "on" || value === "true") return true;
+  if (value === "off" || value === "false") return false;
+  throw new InvalidArgumentError("use on or off");
+}
+
+function parseRole(value: string): number {
+  if (!(ROLE_NAMES as string[]).includes(value)) throw new InvalidArgumentError(`one of ${ROLE_NAMES.join(", ")}`);
+  return ROLE[value as RoleName];
+}
+
+/** Runs an administration command against the database of the chosen mode. */
+async function withContext<T>(options: { dev?: boolean }, work: (ctx: Context, mode: Mode) => Promise<T>): Promise<T> {
+  const mode: Mode = options.dev ? "development" : "production";
+  const config = loadConfig(mode);
+  const database = await openDatabase(config.databaseUrl);
+  // With Redis configured, changes made here reach the servers' caches and throttles there.
+  const redis = config.redisUrl === null ? null : await openRedis(config.redisUrl, () => console);
+  const ctx = createContext({ config, database, secrets: loadOrCreateSecrets(config.secretsFile), redis });
+  const sync = await syncKeyCache(database, ctx.keyCache, ctx.log, redis);
+  try {
+    return await work(ctx, mode);
+  } finally {
+    await sync.close();
+    if (redis !== null) await closeRedis(redis);
+    await database.close();
+  }
+}
+
+async function chooseNewPassword(skip: boolean): Promise<string | null> {
+  if (skip) return null;
+  const password = await readPassword();
+  const problem = passwordProblem(password);
+  if (problem !== null) throw new DirectoryError(problem);
+  return password;
+}
+
+const devOption = new Option(
+  "--dev",
+  "use the development database (./var/dev.sqlite unless LATCHKEY_DATABASE_URL says otherwise)",
+);
+const realmOption = new Option("--realm <subdomain>", 'the organization\'s subdomain ("" is the root organization)').default("");
+
+export function buildCli(): Command {
+  const program = new Command("latchkey").description("A Zulip-compatible API-key authentication server").showHelpAfterError();
+
+  program
+    .command("dev")
+    .description("run the development server (port 9991, demo organization, dev login endpoints)")
+    .action(async () => closeOnSignals(await startServer(loadConfig("development"))));
+
+  program
+    .command("serve")
+    .description("run the production server (no demo data, no dev endpoints)")
+    .action(async () => closeOnSignals(await startServer(loadConfig("production"))));
+
+  const realm = program.command("realm").description("manage organizations");
+  realm
+    .command("create")
+    .description("create an organization with its owner (password from a prompt or stdin)")
+    .requiredOption("--subdomain <subdomain>", 'subdomain; "" for the root organization')
+    .requiredOption("--name <name>", "organization name")
+    .option("--description <text>", "organization description", "")
+    .requiredOption("--owner-email <email>", "the owner's email")
+    .requiredOption("--owner-name <name>", "the owner's full name")
+    .option("--no-password", "create the owner without a password")
+    .addOption(devOption)
+    .action(async (opts) =>
+      withContext(opts, async (ctx) => {
+        const password = await chooseNewPassword(opts.password === false);
+        const created = await ctx.stores.transaction(async (stores) => {
+          const txCtx = { ...ctx, stores };
+          const r = await createRealm(txCtx, { subdomain: opts.subdomain, name: opts.name, description: opts.description });
+          const owner = await createAccount(txCtx, {
+            realmId: r.id,
+            email: opts.ownerEmail,
+            fullName: opts.ownerName,
+            role: ROLE.owner,
+            password,
+          });
+          return { r, owner };
+        });
+        console.log(
+          `Created organization "${created.r.name}" (subdomain "${created.r.subdomain}") with owner ${created.owner.user.deliveryEmail} (user id ${created.owner.user.id}).`,
+        );
+      }),
+    );
+  realm
+    .command("list")
+    .description("list organizations")
+    .addOption(devOption)
+    .action(async (opts) =>
+      withContext(opts, async (ctx) => {
+        const config = loadConfig(opts.dev ? "development" : "production");
+        for (const r of await ctx.stores.realms.list()) {
+          const methods = Object.entries(r.authMethods)
+            .filter(([, on]) => on)
+            .map(([name]) => name);
+          console.log(
+            `${JSON.stringify(r.subdomain)}\t${r.name}\t${realmUrl(config.externalScheme, config.externalHost, r.subdomain)}\t${r.deactivated ? "deactivated" : "active"}\tlogin: ${methods.join(",") || "none"}`,
+          );
+        }
+      }),
+    );
+  for (const [name, deactivated] of [
+    ["deactivate", true],
+    ["reactivate", false],
+  ] as const) {
+    realm
+      .command(name)
+      .description(`${name} an organization`)
+      .argument("<subdomain>", 'the organization\'s subdomain ("" for the root)')
+      .addOption(devOption)
+      .action(async (subdomain: string, opts) =>
+        withContext(opts, async (ctx) => {
+          const r = await setRealmDeactivated(ctx, (await requireRealm(ctx, subdomain)).id, deactivated);
+          console.log(`Organization "${r.subdomain}" is now ${r.deactivated ? "deactivated" : "active"}.`);
+        }),
+      );
+  }
+  realm
+    .command("login-methods")
+    .description("turn login methods on or off for an organization")
+    .argument("<subdomain>", 'the organization\'s subdomain ("" for the root)')
+    .option("--email <on|off>", "password login against this server", parseSwitch)
+    .option("--ldap <on|off>", "LDAP login", parseSwitch)
+    .option("--dev <on|off>", "development login (development mode only)", parseSwitch)
+    .option("--dev-database", "use the development database")
+    .action(async (subdomain: string, opts) =>
+      withContext({ dev: opts.devDatabase }, async (ctx) => {
+        const r = await setRealmAuthMethods(ctx, (await requireRealm(ctx, subdomain)).id, {
+          email: opts.email,
+          ldap: opts.ldap,
+          dev: opts.dev,
+        });
+        console.log(`Login methods for "${r.subdomain}": ${JSON.stringify(r.authMethods)}`);
+      }),
+    );
+
+  const user = program.command("user").description("manage accounts");
+  user
+    .command("create")
+    .description("create an account (password from a prompt or stdin)")
+    .addOption(realmOption)
+    .requiredOption("--email <email>", "the account's email")
+    .requiredOption("--full-name <name>", "full name")
+    .option("--role <role>", `one of ${ROLE_NAMES.join(", ")}`, parseRole, ROLE.member)
+    .option("--no-password", "create the account without a password")
+    .addOption(devOption)
+    .action(async (opts) =>
+      withContext(opts, async (ctx) => {
+        const r = await requireRealm(ctx, opts.realm);
+        const password = await chooseNewPassword(opts.password === false);
+        const { user: u } = await createAccount(ctx, {
+          realmId: r.id,
+          email: opts.email,
+          fullName: opts.fullName,
+          role: opts.role,
+          password,
+        });
+        console.log(`Created ${u.deliveryEmail} (user id ${u.id}) in "${r.subdomain}".`);
+      }),
+    );
+  user
+    .command("list")
+    .description("list the accounts of an organization")
+    .addOption(realmOption)
+    .addOption(devOption)
+    .action(async (opts) =>
+      withContext(opts, async (ctx) => {
+        const r = await requireRealm(ctx, opts.realm);
+        for (const u of await ctx.stores.users.listByRealm(r.id)) {
+          const role = ROLE_NAMES.find((n) => ROLE[n] === u.role) ?? String(u.role);
+          console.log(
+            `${u.id}\t${u.deliveryEmail}\t${u.fullName}\t${role}${u.isBot ? " (bot)" : ""}\t${u.isActive ? "active" : "deactivated"}`,
+          );
+        }
+      }),
+    );
+  for (const [name, active] of [
+    ["deactivate", false],
+    ["reactivate", true],
+  ] as const) {
+    user
+      .command(name)
+      .description(`${name} an account${active ? "" : " (and the bots it owns)"}`)
+      .argument("<email>", "the account's email")
+      .addOption(realmOption)
+      .addOption(devOption)
+      .action(async (email: string, opts) =>
+        withContext(opts, async (ctx) => {
+          const u = await requireUser(ctx, await requireRealm(ctx, opts.realm), email);
+          await setAccountActive(ctx, u.id, active);
+          console.log(`${u.deliveryEmail} is now ${active ? "active" : "deactivated"}.`);
+        }),
+      );
+  }
+  user
+    .command("set-password")
+    .description("set an account's password (from a prompt or stdin)")
+    .argument("<email>", "the account's email")
+    .addOption(realmOption)
+    .addOption(devOption)
+    .action(async (email: string, opts) =>
+      withContext(opts, async (ctx) => {
+        const u = await requireUser(ctx, await requireRealm(ctx, opts.realm), email);
+        await setPassword(ctx, u, await chooseNewPassword(false));
+        console.log(`Password changed for ${u.deliveryEmail}.`);
+      }),
+    );
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildCli().parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof DirectoryError || err instanceof SecretsError) {
+      console.error(`latchkey: ${err.message}`);
+      return 1;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,202 @@
+/**
+ * Configuration from the environment, validated at boot. A bad value stops the server with a
+ * message that names the variable.
+ */
+import { availableParallelism } from "node:os";
+import { parseRateRules, type RateRule } from "./domain/rate-rules.js";
+import { parseTrustedProxies } from "./http/client-address.js";
+
+export type Mode = "development" | "production";
+
+export interface Argon2Params {
+  memoryCost: number;
+  timeCost: number;
+  parallelism: number;
+}
+
+export interface Config {
+  mode: Mode;
+  port: number;
+  host: string;
+  /** The root host; `<sub>.<externalHost>` selects organization `<sub>`. Lower-case. */
+  externalHost: string;
+  externalScheme: "http" | "https";
+  databaseUrl: string;
+  secretsFile: string;
+  redisUrl: string | null;
+  rootSubdomainAliases: string[];
+  /** Extra hosts that select an organization: subdomain → host. */
+  realmHosts: Record<string, string>;
+  rootDomainLandingPage: boolean;
+  zulipVersion: string;
+  zulipMergeBase: string;
+  zulipFeatureLevel: number;
+  pushNotificationsEnabled: boolean;
+  enableGravatar: boolean;
+  argon2: Argon2Params;
+  hashConcurrency: number;
+  /** Scheduling priority of the hashing threads: 0 normal, 19 lowest. */
+  hashNice: number;
+  authRateRules: RateRule[];
+  /** Zulip's `api_by_user`: requests per authenticated user. */
+  userRateRules: RateRule[];
+  /** Zulip's `api_by_ip`: requests per client address on the unauthenticated endpoints that opt in. */
+  ipRateRules: RateRule[];
+  /** Zulip's `password_reset_form_by_email`: reset emails per address. */
+  passwordResetRateRules: RateRule[];
+  /** Proxies whose `X-Forwarded-For` is believed (addresses or CIDR ranges); empty: none. */
+  trustedProxies: string[];
+  keyCacheSize: number;
+  bodyLimit: number;
+  logLevel: string;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    problem: string,
+  ) {
+    super(`${variable}: ${problem}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** Zulip's production Argon2id parameters (Django's defaults, §4.2). */
+export const ZULIP_ARGON2: Argon2Params = { memoryCost: 102400, timeCost: 2, parallelism: 8 };
+/** OWASP's floor for Argon2id; configuration below it is refused. */
+export const OWASP_ARGON2_FLOOR: Argon2Params = { memoryCost: 19456, timeCost: 2, parallelism: 1 };
+
+type Env = Record<string, string | undefined>;
+
+function readInt(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(name, `expected an integer, got ${JSON.stringify(raw)}`);
+  const value = Number(raw.trim());
+  if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+function readBool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const v = raw.trim().toLowerCase();
+  if (["1", "true", "yes", "on"].includes(v)) return true;
+  if (["0", "false", "no", "off"].includes(v)) return false;
+  throw new ConfigError(name, `expected true or false, got ${JSON.stringify(raw)}`);
+}
+
+function readString(env: Env, name: string, fallback: string): string {
+  const raw = env[name];
+  return raw === undefined || raw.trim() === "" ? fallback : raw.trim();
+}
+
+function readRateRules(env: Env, name: string, fallback: string): RateRule[] {
+  try {
+    return parseRateRules(readString(env, name, fallback));
+  } catch (err) {
+    throw new ConfigError(name, (err as Error).message);
+  }
+}
+
+function parseRealmHosts(raw: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (raw === "") return out;
+  for (const pair of raw.split(",")) {
+    const [sub, host, ...rest] = pair.split("=").map((s) => s.trim().toLowerCase());
+    if (sub === undefined || host === undefined || host === "" || rest.length > 0) {
+      throw new ConfigError(
+        "LATCHKEY_REALM_HOSTS",
+        `expected subdomain=host pairs separated by commas, got ${JSON.stringify(pair)}`,
+      );
+    }
+    out[sub] = host;
+  }
+  return out;
+}
+
+/** Builds the configuration for `mode` from `env`; throws `ConfigError` on the first bad value. */
+export function loadConfig(mode: Mode, env: Env = process.env): Config {
+  const port = readInt(env, "PORT", 9991, 0, 65535);
+  const host = readString(env, "HOST", mode === "development" ? "127.0.0.1" : "0.0.0.0");
+  const externalHost = readString(env, "LATCHKEY_EXTERNAL_HOST", `localhost:${port}`).toLowerCase();
+  if (!/^[a-z0-9.-]+(:\d+)?$/.test(externalHost)) {
+    throw new ConfigError("LATCHKEY_EXTERNAL_HOST", `expected host[:port], got ${JSON.stringify(externalHost)}`);
+  }
+  const scheme = readString(env, "LATCHKEY_EXTERNAL_SCHEME", mode === "development" ? "http" : "https");
+  if (scheme !== "http" && scheme !== "https") {
+    throw new ConfigError("LATCHKEY_EXTERNAL_SCHEME", `expected http or https, got ${JSON.stringify(scheme)}`);
+  }
+  const databaseUrl = readString(
+    env,
+    "LATCHKEY_DATABASE_URL",
+    mode === "development" ? "./var/dev.sqlite" : "./var/latchkey.sqlite",
+  );
+  const redisUrl = readString(env, "LATCHKEY_REDIS_URL", "");
+  if (redisUrl !== "" && !/^rediss?:\/\//.test(redisUrl)) {
+    throw new ConfigError("LATCHKEY_REDIS_URL", "expected a redis:// or rediss:// URL");
+  }
+
+  const argon2: Argon2Params = {
+    memoryCost: readInt(
+      env,
+      "LATCHKEY_ARGON2_MEMORY_KIB",
+      ZULIP_ARGON2.memoryCost,
+      OWASP_ARGON2_FLOOR.memoryCost,
+      4 * 1024 * 1024,
+    ),
+    timeCost: readInt(env, "LATCHKEY_ARGON2_TIME_COST", ZULIP_ARGON2.timeCost, OWASP_ARGON2_FLOOR.timeCost, 100),
+    parallelism: readInt(env, "LATCHKEY_ARGON2_PARALLELISM", ZULIP_ARGON2.parallelism, OWASP_ARGON2_FLOOR.parallelism, 64),
+  };
+
+  const authRateRules = readRateRules(env, "LATCHKEY_RATE_LIMIT_AUTH", "1800:5");
+  // ASVS 2.2.1 / NIST SP 800-63B: never more than 100 failed attempts per hour per account.
+  const perHour = Math.min(
+    ...authRateRules.map((r) => (r.windowSeconds >= 3600 ? r.max : r.max * Math.ceil(3600 / r.windowSeconds))),
+  );
+  if (perHour > 100) {
+    throw new ConfigError("LATCHKEY_RATE_LIMIT_AUTH", `allows ${perHour} attempts per hour per account; the most allowed is 100`);
+  }
+
+  let trustedProxies: string[];
+  try {
+    trustedProxies = parseTrustedProxies(readString(env, "LATCHKEY_TRUSTED_PROXIES", ""));
+  } catch (err) {
+    throw new ConfigError("LATCHKEY_TRUSTED_PROXIES", (err as Error).message);
+  }
+
+  const zulipVersion = readString(env, "LATCHKEY_ZULIP_VERSION", "10.0");
+  return {
+    mode,
+    port,
+    host,
+    externalHost,
+    externalScheme: scheme,
+    databaseUrl,
+    secretsFile: readString(env, "LATCHKEY_SECRETS_FILE", "./var/secrets.json"),
+    redisUrl: redisUrl === "" ? null : redisUrl,
+    rootSubdomainAliases: readString(env, "LATCHKEY_ROOT_SUBDOMAIN_ALIASES", "www")
+      .split(",")
+      .map((s) => s.trim().toLowerCase())
+      .filter((s) => s !== ""),
+    realmHosts: parseRealmHosts(readString(env, "LATCHKEY_REALM_HOSTS", "")),
+    rootDomainLandingPage: readBool(env, "LATCHKEY_ROOT_DOMAIN_LANDING_PAGE", false),
+    zulipVersion,
+    zulipMergeBase: readString(env, "LATCHKEY_ZULIP_MERGE_BASE", zulipVersion),
+    zulipFeatureLevel: readInt(env, "LATCHKEY_ZULIP_FEATURE_LEVEL", 371, 0, 100000),
+    pushNotificationsEnabled: readBool(env, "LATCHKEY_PUSH_NOTIFICATIONS_ENABLED", false),
+    enableGravatar: readBool(env, "LATCHKEY_ENABLE_GRAVATAR", true),
+    argon2,
+    // One core stays free for the event loop, so API-key checks keep flowing during a login storm.
+    hashNice: readInt(env, "LATCHKEY_HASH_NICE", 10, 0, 19),
+    hashConcurrency: readInt(env, "LATCHKEY_HASH_CONCURRENCY", Math.max(1, availableParallelism() - 1), 1, 256),
+    authRateRules,
+    userRateRules: readRateRules(env, "LATCHKEY_RATE_LIMIT_USER", "60:200"),
+    ipRateRules: readRateRules(env, "LATCHKEY_RATE_LIMIT_IP", "60:100"),
+    passwordResetRateRules: readRateRules(env, "LATCHKEY_RATE_LIMIT_PASSWORD_RESET", "3600:2,86400:5"),
+    trustedProxies,
+    keyCacheSize: readInt(env, "LATCHKEY_KEY_CACHE_SIZE", 10000, 0, 10_000_000),
+    bodyLimit: readInt(env, "LATCHKEY_BODY_LIMIT", 1024 * 1024, 1024, 100 * 1024 * 1024),
+    logLevel: readString(env, "LATCHKEY_LOG_LEVEL", "info"),
+  };
+}

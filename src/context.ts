@@ -1,0 +1,66 @@
+/** Wires the rules to their real parts: database, hasher, secrets, cache, throttles. */
+import type { Redis } from "ioredis";
+import { Argon2Hasher, type PasswordHasher } from "./auth/password-hasher.js";
+import type { Config } from "./config.js";
+import { KeyVault } from "./domain/api-key.js";
+import type { Context, ExternalPasswordBackend } from "./domain/context.js";
+import { KeyCache } from "./domain/key-cache.js";
+import { type Clock, systemClock } from "./domain/model.js";
+import { FailClosedLimiter, FallbackLimiter } from "./domain/rate-limit-policies.js";
+import { MemoryRateLimiter, type RateLimiter } from "./domain/rate-limiter.js";
+import { MESSAGES } from "./errors.js";
+import type { Secrets } from "./secrets.js";
+import type { DatabaseHandle } from "./store/database.js";
+import { RedisRateLimiter } from "./store/redis-rate-limiter.js";
+import { createStores } from "./store/stores.js";
+
+export interface ContextOptions {
+  config: Config;
+  database: DatabaseHandle;
+  secrets: Secrets;
+  hasher?: PasswordHasher;
+  clock?: Clock;
+  authLimiter?: RateLimiter;
+  /** Shared rate-limit store; without it every limit counts in this process's memory. */
+  redis?: Redis | null;
+  /** Prefix of the rate-limit keys in Redis (tests use one of their own). */
+  redisPrefix?: string;
+  ldap?: ExternalPasswordBackend | null;
+  log?: Context["log"];
+  onLogin?: Context["onLogin"];
+}
+
+const quietLog: Context["log"] = { warn() {}, error() {} };
+
+export function createContext(options: ContextOptions): Context {
+  const clock = options.clock ?? systemClock;
+  const { config, redis } = options;
+  // The policies log through whatever logger the context has when they fire (the server
+  // replaces it once the app exists).
+  const log = () => ctx.log;
+  const shared = redis ? new RedisRateLimiter(redis, clock, options.redisPrefix) : null;
+  // Logins and reset emails fail closed without the shared store; API requests fall back to memory.
+  const failClosed = (refusal: string) => (shared ? new FailClosedLimiter(shared, refusal, log) : new MemoryRateLimiter(clock));
+  const fallBack = () => {
+    const memory = new MemoryRateLimiter(clock);
+    return shared ? new FallbackLimiter(shared, memory, clock, log) : memory;
+  };
+  const ctx: Context = {
+    stores: createStores(options.database.db),
+    hasher: options.hasher ?? new Argon2Hasher(config.argon2, config.hashConcurrency, config.hashNice),
+    vault: new KeyVault(options.secrets.hmacPepper, options.secrets.keySealingKey),
+    keyCache: new KeyCache(config.keyCacheSize),
+    clock,
+    authLimiter: options.authLimiter ?? failClosed(MESSAGES.loginUnavailable),
+    authRateRules: config.authRateRules,
+    limits: {
+      user: { limiter: fallBack(), rules: config.userRateRules },
+      ip: { limiter: fallBack(), rules: config.ipRateRules },
+      passwordReset: { limiter: failClosed(MESSAGES.passwordResetUnavailable), rules: config.passwordResetRateRules },
+    },
+    ldap: options.ldap ?? null,
+    onLogin: options.onLogin ?? (() => {}),
+    log: options.log ?? quietLog,
+  };
+  return ctx;
+}

@@ -1,0 +1,72 @@
+/** Everything the rules need, passed explicitly: stores, hasher, secrets, cache, limits, time. */
+import type { PasswordHasher } from "../auth/password-hasher.js";
+import type { KeyVault } from "./api-key.js";
+import type { KeyCache } from "./key-cache.js";
+import type { Clock, Realm, User } from "./model.js";
+import type { Stores } from "./ports.js";
+import type { Limit, RateLimiter } from "./rate-limiter.js";
+import type { RateRule } from "./rate-rules.js";
+
+/** Where a login came from, for notifications and audit. */
+export interface LoginSource {
+  ip: string;
+  userAgent: string;
+  client: string;
+  /** The id of the request that logged in, so its log lines can be tied together. */
+  requestId?: string;
+}
+
+/** A backend that checks a username and password against some authority (LDAP, ...). */
+export interface ExternalPasswordBackend {
+  readonly name: string;
+  /** Whether the server is configured for it at all (AUTHENTICATION_BACKENDS). */
+  readonly configured: boolean;
+  /** Requires email-format usernames (false when it maps plain usernames to accounts). */
+  readonly requiresEmailUsernames: boolean;
+  authenticate(ctx: Context, attempt: PasswordAttempt, flags: Set<AuthFlag>): Promise<User | null>;
+}
+
+export interface PasswordAttempt {
+  realm: Realm;
+  username: string;
+  password: string;
+}
+
+/** Zulip's `return_data` flags (§4.4). */
+export type AuthFlag =
+  | "inactive_user"
+  | "inactive_realm"
+  | "password_auth_disabled"
+  | "password_reset_needed"
+  | "invalid_subdomain"
+  | "email_auth_disabled"
+  | "no_matching_ldap_user"
+  | "outside_ldap_domain"
+  | "ldap_unavailable";
+
+export interface Context {
+  stores: Stores;
+  hasher: PasswordHasher;
+  vault: KeyVault;
+  keyCache: KeyCache;
+  clock: Clock;
+  authLimiter: RateLimiter;
+  authRateRules: RateRule[];
+  /**
+   * Zulip's other rate-limit domains. Each has a store of its own, so that a flood of keys in
+   * one (addresses, say) cannot push another's histories (logins) out of a bounded memory.
+   */
+  limits: {
+    /** `api_by_user`: every authenticated request. */
+    user: Limit;
+    /** `api_by_ip`: the unauthenticated endpoints that opt in. */
+    ip: Limit;
+    /** `password_reset_form_by_email`: reset emails per address. */
+    passwordReset: Limit;
+  };
+  /** The LDAP backend when the server has one configured. */
+  ldap: ExternalPasswordBackend | null;
+  /** Called after every successful API-key login (new-login email, client record). */
+  onLogin: (user: User, realm: Realm, source: LoginSource) => void;
+  log: { warn(obj: object, msg?: string): void; error(obj: object, msg?: string): void };
+}

@@ -1,0 +1,140 @@
+/**
+ * Administration of organizations and accounts. Every change that can affect an API-key check
+ * invalidates the key cache after it is stored.
+ */
+import { ZulipError } from "../errors.js";
+import { generateApiKey } from "./api-key.js";
+import type { Context } from "./context.js";
+import { isValidEmail } from "./email.js";
+import { type AuthMethods, type Realm, ROLE, type User } from "./model.js";
+import { DuplicateError, type NewRealm } from "./ports.js";
+
+const SUBDOMAIN_FORMAT = /^(|[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)$/;
+
+export class DirectoryError extends Error {
+  override name = "DirectoryError";
+}
+
+export interface NewAccount {
+  realmId: number;
+  email: string;
+  fullName: string;
+  role?: number;
+  /** Plaintext password; null creates an account without a usable password. */
+  password: string | null;
+  timezone?: string;
+}
+
+export interface CreatedAccount {
+  user: User;
+  apiKey: string;
+}
+
+export async function createRealm(ctx: Context, realm: NewRealm): Promise<Realm> {
+  const subdomain = realm.subdomain.trim().toLowerCase();
+  if (!SUBDOMAIN_FORMAT.test(subdomain)) {
+    throw new DirectoryError(`invalid subdomain ${JSON.stringify(realm.subdomain)}: use letters, digits and hyphens`);
+  }
+  if (realm.name.trim() === "") throw new DirectoryError("the organization needs a name");
+  try {
+    return await ctx.stores.realms.create({ ...realm, subdomain, name: realm.name.trim() }, ctx.clock.now());
+  } catch (err) {
+    if (err instanceof DuplicateError) throw new DirectoryError(`an organization already exists at subdomain "${subdomain}"`);
+    throw err;
+  }
+}
+
+/** Creates a human account with a fresh API key; the password is hashed here. */
+export async function createAccount(ctx: Context, account: NewAccount): Promise<CreatedAccount> {
+  const email = account.email.trim();
+  if (!isValidEmail(email)) throw new DirectoryError(`invalid email address ${JSON.stringify(account.email)}`);
+  const fullName = account.fullName.trim();
+  if (fullName === "" || fullName.length > 100) throw new DirectoryError("the full name must be 1 to 100 characters");
+  const passwordHash = account.password === null ? null : await ctx.hasher.hash(account.password);
+  const apiKey = generateApiKey();
+  try {
+    const user = await ctx.stores.users.create(
+      {
+        realmId: account.realmId,
+        email,
+        deliveryEmail: email,
+        fullName,
+        role: account.role ?? ROLE.member,
+        passwordHash,
+        apiKey: ctx.vault.seal(apiKey),
+        timezone: account.timezone ?? "",
+      },
+      ctx.clock.now(),
+    );
+    return { user, apiKey };
+  } catch (err) {
+    if (err instanceof DuplicateError)
+      throw new DirectoryError(`an account with email ${email} already exists in this organization`);
+    throw err;
+  }
+}
+
+export async function requireRealm(ctx: Context, subdomain: string): Promise<Realm> {
+  const realm = await ctx.stores.realms.findBySubdomain(subdomain.trim().toLowerCase());
+  if (realm === null) throw new DirectoryError(`no organization at subdomain "${subdomain}"`);
+  return realm;
+}
+
+export async function requireUser(ctx: Context, realm: Realm, email: string): Promise<User> {
+  const user = await ctx.stores.users.findByDeliveryEmail(realm.id, email);
+  if (user === null) throw new DirectoryError(`no account ${email} in this organization`);
+  return user;
+}
+
+/**
+ * Deactivates or reactivates an account. Deactivating a person also deactivates the bots they
+ * own (Zulip's `do_deactivate_user`); reactivating does not bring the bots back.
+ */
+export async function setAccountActive(ctx: Context, userId: number, active: boolean): Promise<User> {
+  const changed = await ctx.stores.transaction(async (stores) => {
+    const user = await stores.users.update(userId, { isActive: active });
+    if (user === null) throw new DirectoryError(`no account with id ${userId}`);
+    const bots: User[] = [];
+    if (!active && !user.isBot) {
+      for (const other of await stores.users.listByRealm(user.realmId)) {
+        if (other.isBot && other.isActive && other.botOwnerId === user.id) {
+          await stores.users.update(other.id, { isActive: false });
+          bots.push(other);
+        }
+      }
+    }
+    return { user, bots };
+  });
+  ctx.keyCache.invalidate({ kind: "user", userId });
+  for (const bot of changed.bots) ctx.keyCache.invalidate({ kind: "user", userId: bot.id });
+  return changed.user;
+}
+
+export async function setRealmDeactivated(ctx: Context, realmId: number, deactivated: boolean): Promise<Realm> {
+  const realm = await ctx.stores.realms.update(realmId, { deactivated });
+  if (realm === null) throw new DirectoryError(`no organization with id ${realmId}`);
+  ctx.keyCache.invalidate({ kind: "realm", realmId });
+  return realm;
+}
+
+export async function setRealmAuthMethods(ctx: Context, realmId: number, methods: Partial<AuthMethods>): Promise<Realm> {
+  const realm = await ctx.stores.realms.update(realmId, { authMethods: methods });
+  if (realm === null) throw new DirectoryError(`no organization with id ${realmId}`);
+  ctx.keyCache.invalidate({ kind: "realm", realmId });
+  return realm;
+}
+
+/** Sets a new password and clears the login throttle for the account (§4.5). */
+export async function setPassword(ctx: Context, user: User, password: string | null): Promise<void> {
+  const passwordHash = password === null ? null : await ctx.hasher.hash(password);
+  await ctx.stores.users.update(user.id, { passwordHash });
+  ctx.keyCache.invalidate({ kind: "user", userId: user.id });
+  await ctx.authLimiter.clear(`authenticate_by_username:${user.deliveryEmail}`);
+}
+
+/** The account's current API key, unsealed. */
+export async function revealApiKey(ctx: Context, userId: number): Promise<string> {
+  const sealed = await ctx.stores.users.getSealedApiKey(userId);
+  if (sealed === null) throw new ZulipError("No such user");
+  return ctx.vault.unseal(sealed);
+}

@@ -1,0 +1,93 @@
+/**
+ * The in-process cache in front of API-key lookups: key digest → the user and organization it
+ * authenticates. Any change to a user or an organization must invalidate it; `src/domain`
+ * operations do so after they commit, and a broadcaster repeats it on other nodes.
+ */
+import { LRUCache } from "lru-cache";
+import type { Realm, User } from "./model.js";
+
+export interface Principal {
+  user: User;
+  realm: Realm;
+}
+
+export type Invalidation = { kind: "user"; userId: number } | { kind: "realm"; realmId: number } | { kind: "all" };
+
+export class KeyCache {
+  private readonly entries: LRUCache<string, Principal> | null;
+  private readonly digestsByUser = new Map<number, Set<string>>();
+  private readonly listeners: ((event: Invalidation) => void)[] = [];
+
+  constructor(maxEntries: number) {
+    this.entries =
+      maxEntries > 0
+        ? new LRUCache<string, Principal>({
+            max: maxEntries,
+            dispose: (principal, digest) => this.forget(principal.user.id, digest),
+          })
+        : null;
+  }
+
+  private staleCheck: (() => boolean) | null = null;
+
+  /**
+   * Installs a check run before every lookup; when it reports that another process changed
+   * the data, the whole cache is dropped.
+   */
+  setStaleCheck(check: () => boolean): void {
+    this.staleCheck = check;
+  }
+
+  get(digest: string): Principal | undefined {
+    if (this.entries === null) return undefined;
+    if (this.staleCheck?.()) this.entries.clear();
+    return this.entries.get(digest);
+  }
+
+  set(digest: string, principal: Principal): void {
+    if (this.entries === null) return;
+    this.entries.set(digest, principal);
+    let digests = this.digestsByUser.get(principal.user.id);
+    if (digests === undefined) {
+      digests = new Set();
+      this.digestsByUser.set(principal.user.id, digests);
+    }
+    digests.add(digest);
+  }
+
+  get size(): number {
+    return this.entries?.size ?? 0;
+  }
+
+  /** Subscribes to local invalidations (to broadcast them to other nodes). */
+  onInvalidate(listener: (event: Invalidation) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** Applies an invalidation here and tells the listeners. */
+  invalidate(event: Invalidation): void {
+    this.apply(event);
+    for (const listener of this.listeners) listener(event);
+  }
+
+  /** Applies an invalidation that arrived from another node, without re-broadcasting it. */
+  apply(event: Invalidation): void {
+    if (this.entries === null) return;
+    if (event.kind === "all") {
+      this.entries.clear();
+    } else if (event.kind === "user") {
+      for (const digest of [...(this.digestsByUser.get(event.userId) ?? [])]) this.entries.delete(digest);
+    } else {
+      for (const [digest, principal] of this.entries.entries()) {
+        if (principal.realm.id === event.realmId) this.entries.delete(digest);
+      }
+    }
+  }
+
+  private forget(userId: number, digest: string): void {
+    const digests = this.digestsByUser.get(userId);
+    if (digests === undefined) return;
+    digests.delete(digest);
+    if (digests.size === 0) this.digestsByUser.delete(userId);
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * Logging in with a username and password (§1 steps 5–6, §4.1), throttled per username (§4.5).
+ */
+import { isOversizedPassword, type PasswordHasher, type VerifyResult } from "../auth/password-hasher.js";
+import { authenticationFailed, MESSAGES, rateLimited, ZulipError } from "../errors.js";
+import type { AuthFlag, Context, PasswordAttempt } from "./context.js";
+import type { Realm, User } from "./model.js";
+import { passwordProblem } from "./password-policy.js";
+import type { RateDecision } from "./rate-limiter.js";
+
+export function ldapEnabled(ctx: Context, realm: Realm): boolean {
+  return ctx.ldap?.configured === true && realm.authMethods.ldap;
+}
+
+export function passwordAuthEnabled(ctx: Context, realm: Realm): boolean {
+  return realm.authMethods.email || ldapEnabled(ctx, realm);
+}
+
+/** §4.3: false only when LDAP is on and maps plain usernames to accounts. */
+export function requireEmailFormatUsernames(ctx: Context, realm: Realm | null): boolean {
+  if (realm === null || !ldapEnabled(ctx, realm)) return true;
+  return ctx.ldap?.requiresEmailUsernames ?? true;
+}
+
+/**
+ * Zulip's `common_get_active_user`: the account in this realm, or null with the flag that
+ * explains why (another realm, deactivated realm, deactivated user).
+ */
+export async function findActiveUser(ctx: Context, realm: Realm, email: string, flags: Set<AuthFlag>): Promise<User | null> {
+  const user = await ctx.stores.users.findByDeliveryEmail(realm.id, email);
+  if (user === null) {
+    if (await ctx.stores.users.existsInOtherRealm(email, realm.id)) flags.add("invalid_subdomain");
+    return null;
+  }
+  if (realm.deactivated) {
+    flags.add("inactive_realm");
+    return null;
+  }
+  if (!user.isActive) {
+    flags.add("inactive_user");
+    return null;
+  }
+  return user;
+}
+
+/** EmailAuthBackend (§4.1): passwords kept by this server. */
+async function authenticateByEmail(ctx: Context, attempt: PasswordAttempt, flags: Set<AuthFlag>): Promise<User | null> {
+  const { realm, username, password } = attempt;
+  if (!passwordAuthEnabled(ctx, realm)) {
+    flags.add("password_auth_disabled");
+    return null;
+  }
+  if (!realm.authMethods.email) {
+    flags.add("email_auth_disabled");
+    return null;
+  }
+  if (password === "") return null;
+  const user = await findActiveUser(ctx, realm, username, flags);
+  // No account, or one without a usable password: the caller burns one dummy verification.
+  if (user === null || user.passwordHash === null) return null;
+  const result = await ctx.hasher.verify(user.passwordHash, password);
+  if (!result.ok) return null;
+  if (result.legacy && passwordProblem(password) !== null) {
+    // Zulip refuses to carry a weak imported password forward (PasswordTooWeakError).
+    flags.add("password_reset_needed");
+    return null;
+  }
+  if (result.needsRehash) await upgradePasswordHash(ctx, user, password);
+  return user;
+}
+
+/** A hasher that remembers whether this attempt verified anything. */
+class AttemptHasher implements PasswordHasher {
+  verified = false;
+  constructor(private readonly inner: PasswordHasher) {}
+  hash(password: string): Promise<string> {
+    return this.inner.hash(password);
+  }
+  verify(stored: string, password: string): Promise<VerifyResult> {
+    this.verified = true;
+    return this.inner.verify(stored, password);
+  }
+  verifyDummy(password: string): Promise<void> {
+    this.verified = true;
+    return this.inner.verifyDummy(password);
+  }
+}
+
+async function upgradePasswordHash(ctx: Context, user: User, password: string): Promise<void> {
+  try {
+    const passwordHash = await ctx.hasher.hash(password);
+    await ctx.stores.users.update(user.id, { passwordHash });
+  } catch (err) {
+    // The login itself succeeded; a failed upgrade is retried on the next login.
+    ctx.log.warn({ err, userId: user.id }, "could not upgrade password hash");
+  }
+}
+
+/** The error §1's table gives for a failed attempt, checked in its order. */
+export function loginFailure(flags: Set<AuthFlag>): ZulipError {
+  if (flags.has("inactive_user")) return new ZulipError(MESSAGES.userDeactivated, { status: 401, code: "USER_DEACTIVATED" });
+  if (flags.has("inactive_realm")) return new ZulipError(MESSAGES.realmDeactivated, { status: 401, code: "REALM_DEACTIVATED" });
+  if (flags.has("password_auth_disabled")) {
+    return new ZulipError(MESSAGES.passwordAuthDisabled, { status: 401, code: "PASSWORD_AUTH_DISABLED" });
+  }
+  if (flags.has("password_reset_needed")) {
+    return new ZulipError(MESSAGES.passwordResetRequired, { status: 401, code: "PASSWORD_RESET_REQUIRED" });
+  }
+  return authenticationFailed();
+}
+
+export interface LoginResult {
+  user: User;
+  /** The throttle's state after this attempt, for the X-RateLimit-* headers. */
+  rate: RateDecision;
+}
+
+/**
+ * Django's `authenticate()` over the configured backends, behind the per-username throttle.
+ * Every attempt counts, success included; a success clears the history. Throws the §1 error.
+ *
+ * A failure reveals nothing the §1 table does not: every attempt that reaches the backends
+ * costs exactly one password verification, whichever backend turned it down and why (no such
+ * account, an account of another organization, no usable password, an LDAP miss, a disabled
+ * method), so that timing does not tell which accounts exist.
+ */
+export async function loginWithPassword(
+  ctx: Context,
+  attempt: PasswordAttempt,
+  onRate: (rate: RateDecision) => void = () => {},
+): Promise<LoginResult> {
+  const throttleKey = `authenticate_by_username:${attempt.username}`;
+  const rate = await ctx.authLimiter.hit(throttleKey, ctx.authRateRules);
+  onRate(rate);
+  if (rate.limited) throw rateLimited(rate.secondsToFreedom);
+
+  // Oversized passwords are refused before any lookup or hashing: a huge input must not cost
+  // CPU. Every account gets the same answer and the same (no) work.
+  if (isOversizedPassword(attempt.password)) throw authenticationFailed();
+
+  const flags = new Set<AuthFlag>();
+  const hasher = new AttemptHasher(ctx.hasher);
+  const attemptCtx: Context = { ...ctx, hasher };
+  let user = await authenticateByEmail(attemptCtx, attempt, flags);
+  if (user === null && ctx.ldap !== null && ldapEnabled(ctx, attempt.realm)) {
+    user = await ctx.ldap.authenticate(attemptCtx, attempt, flags);
+  }
+  if (user === null) {
+    // Hash even when no backend did (no account, no usable password, another organization,
+    // a disabled method), so that timing does not reveal the account.
+    if (!hasher.verified) await ctx.hasher.verifyDummy(attempt.password);
+    throw loginFailure(flags);
+  }
+  await ctx.authLimiter.clear(throttleKey);
+  return { user, rate };
+}

@@ -1,0 +1,183 @@
+/**
+ * Zulip's sliding-window rate limiter: each key keeps the timestamps of its recent events; an
+ * event is refused when the N-th most recent one is still inside the rule's window.
+ *
+ * The decision is computed from a few facts per rule (how many events are in the window, the
+ * oldest of them, the N-th most recent), so that the in-memory store and the Redis script
+ * (`src/store/redis-rate-limiter.ts`) share one definition and neither allocates per request.
+ */
+import { createHash } from "node:crypto";
+import { LRUCache } from "lru-cache";
+import type { Clock } from "./model.js";
+import type { RateRule } from "./rate-rules.js";
+
+export interface RateDecision {
+  limited: boolean;
+  /** Seconds until the next event would be allowed (0 when not limited). */
+  secondsToFreedom: number;
+  /** The smallest `max` among the rules: the X-RateLimit-Limit header. */
+  limit: number;
+  /** Events left before a rule refuses: the X-RateLimit-Remaining header. */
+  remaining: number;
+  /** Seconds until the window holding the events empties: for X-RateLimit-Reset. */
+  resetSeconds: number;
+}
+
+export interface RateLimiter {
+  /** Checks `key` against `rules` and, unless refused, records one event. */
+  hit(key: string, rules: RateRule[]): Promise<RateDecision>;
+  /** Forgets the history of `key` (after a successful login or a password change). */
+  clear(key: string): Promise<void>;
+}
+
+/** A limiter together with the rules it applies: one of Zulip's rate-limit domains. */
+export interface Limit {
+  limiter: RateLimiter;
+  rules: RateRule[];
+}
+
+/** What a rule needs to know about a history; -1 stands for "none" so facts fit a Redis reply. */
+export interface RuleFacts {
+  /** Events inside the rule's window. */
+  count: number;
+  /** The first in-window event in history order (the oldest of them), or -1. */
+  oldest: number;
+  /** The `max`-th most recent event, or -1 when there are fewer. */
+  nth: number;
+}
+
+/** The facts for each rule from a history of timestamps (ms, oldest first). One pass per rule. */
+export function collectFacts(history: readonly number[], rules: readonly RateRule[], now: number): RuleFacts[] {
+  return rules.map((rule) => {
+    const windowMs = rule.windowSeconds * 1000;
+    let count = 0;
+    let oldest = -1;
+    for (const t of history) {
+      if (t + windowMs > now) {
+        if (count === 0) oldest = t;
+        count++;
+      }
+    }
+    const nth = history.length >= rule.max ? (history[history.length - rule.max] as number) : -1;
+    return { count, oldest, nth };
+  });
+}
+
+/** Whether any rule refuses the next event. */
+export function isLimited(facts: readonly RuleFacts[], rules: readonly RateRule[]): boolean {
+  return rules.some((rule, i) => (facts[i] as RuleFacts).count >= rule.max);
+}
+
+/** The decision the facts imply (before any event is recorded). */
+export function decideFromFacts(facts: readonly RuleFacts[], rules: readonly RateRule[], now: number): RateDecision {
+  let limited = false;
+  let secondsToFreedom = 0;
+  let limit = Number.POSITIVE_INFINITY;
+  let remaining = Number.POSITIVE_INFINITY;
+  let resetSeconds = 0;
+  rules.forEach((rule, i) => {
+    const { count, oldest, nth } = facts[i] as RuleFacts;
+    const windowMs = rule.windowSeconds * 1000;
+    limit = Math.min(limit, rule.max);
+    if (count >= rule.max) {
+      limited = true;
+      secondsToFreedom = Math.max(secondsToFreedom, (nth + windowMs - now) / 1000);
+    }
+    remaining = Math.min(remaining, Math.max(0, rule.max - count));
+    if (count > 0) resetSeconds = Math.max(resetSeconds, (oldest + windowMs - now) / 1000);
+  });
+  return { limited, secondsToFreedom, limit, remaining, resetSeconds };
+}
+
+/**
+ * The decision reported after an event at `now` was recorded on top of `before`: the event
+ * was allowed, so it is never "limited", even when it used the last slot.
+ */
+export function decideAfterHit(before: readonly RuleFacts[], rules: readonly RateRule[], now: number): RateDecision {
+  const after = before.map((f) => ({ count: f.count + 1, oldest: f.count > 0 ? f.oldest : now, nth: f.nth }));
+  return { ...decideFromFacts(after, rules, now), limited: false, secondsToFreedom: 0 };
+}
+
+/** Decides from a history of timestamps (ms, oldest first); shared by every store. */
+export function decide(history: readonly number[], rules: readonly RateRule[], now: number): RateDecision {
+  return decideFromFacts(collectFacts(history, rules, now), rules, now);
+}
+
+/** The longest window among the rules, in ms: how long a history must be kept. */
+export function longestWindowMs(rules: readonly RateRule[]): number {
+  return Math.max(...rules.map((r) => r.windowSeconds)) * 1000;
+}
+
+/** The largest `max` among the rules: how many timestamps a history must keep. */
+export function longestHistory(rules: readonly RateRule[]): number {
+  return Math.max(...rules.map((r) => r.max));
+}
+
+const MAX_KEY_LENGTH = 128;
+
+/**
+ * The key as stored. Keys carry attacker-chosen text (a username can be as long as the body
+ * limit), so long ones are replaced by their SHA-256: the memory a key costs stays bounded and
+ * distinct keys keep distinct budgets.
+ */
+export function storageKey(key: string): string {
+  if (key.length <= MAX_KEY_LENGTH) return key;
+  return `sha256:${createHash("sha256").update(key, "utf8").digest("hex")}`;
+}
+
+export interface MemoryLimiterBounds {
+  /** At most this many keys are tracked (default 100,000). */
+  maxKeys?: number;
+  /** At most this many timestamps are kept over all keys (default 2,000,000, about 16 MB). */
+  maxTimestamps?: number;
+}
+
+/**
+ * The in-process store. Bounded in keys and in timestamps, least recently used dropped first,
+ * so a flood of distinct usernames or addresses cannot exhaust memory. A dropped history only
+ * makes that key's limit more lenient, never stricter.
+ */
+export class MemoryRateLimiter implements RateLimiter {
+  private readonly histories: LRUCache<string, number[]>;
+
+  constructor(
+    private readonly clock: Clock,
+    bounds: MemoryLimiterBounds | number = {},
+  ) {
+    const { maxKeys = 100_000, maxTimestamps = 2_000_000 } = typeof bounds === "number" ? { maxKeys: bounds } : bounds;
+    // Each history is charged the most it can ever hold (set at insertion), since it then
+    // grows in place.
+    this.histories = new LRUCache({ max: maxKeys, maxSize: maxTimestamps });
+  }
+
+  async hit(key: string, rules: RateRule[]): Promise<RateDecision> {
+    const now = this.clock.now();
+    const id = storageKey(key);
+    const cap = longestHistory(rules);
+    let history = this.histories.get(id);
+    if (history === undefined) {
+      history = [];
+      this.histories.set(id, history, { size: cap + 1 });
+    }
+    // Timestamps older than the longest window can never count again; drop them in place.
+    const keep = longestWindowMs(rules);
+    let kept = 0;
+    for (const t of history) if (t + keep > now) history[kept++] = t;
+    history.length = kept;
+
+    const facts = collectFacts(history, rules, now);
+    if (isLimited(facts, rules)) return decideFromFacts(facts, rules, now);
+    history.push(now);
+    if (history.length > cap) history.splice(0, history.length - cap);
+    return decideAfterHit(facts, rules, now);
+  }
+
+  async clear(key: string): Promise<void> {
+    this.histories.delete(storageKey(key));
+  }
+
+  /** How many keys are tracked; for tests of the memory bound. */
+  get size(): number {
+    return this.histories.size;
+  }
+}

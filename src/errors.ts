@@ -1,0 +1,131 @@
+/**
+ * The one catalogue of Zulip error codes Latchkey answers with, and the one error class.
+ *
+ * Every error a client can see is a `ZulipError`; the error handler in
+ * `src/http/plugins/error-envelope.ts` turns it into Zulip's JSON envelope
+ * `{"result":"error","msg":...,"code":...}` plus the class's data fields and headers.
+ */
+
+/** Zulip's `code` values, each with the meaning a client can rely on. */
+export const ERROR_CODES = {
+  BAD_REQUEST: "Generic client error (the default code).",
+  REQUEST_VARIABLE_MISSING: "A required parameter is missing; `var_name` names it.",
+  NONEXISTENT_SUBDOMAIN: "No organization exists at the request's host.",
+  AUTHENTICATION_FAILED: "Wrong username or password, or no such account.",
+  USER_DEACTIVATED: "The account is deactivated.",
+  REALM_DEACTIVATED: "The organization is deactivated.",
+  PASSWORD_AUTH_DISABLED: "The organization has neither email nor LDAP login enabled.",
+  PASSWORD_RESET_REQUIRED: "The stored password is too weak to keep and must be reset.",
+  INVALID_API_KEY: "The API key is malformed or unknown (webhook `api_key` parameter only).",
+  UNAUTHORIZED: "Authentication is missing or invalid on an authenticated endpoint.",
+  RATE_LIMIT_HIT: "Too many requests; `retry-after` says how many seconds to wait.",
+  CSRF_FAILED: "A session request failed the CSRF check.",
+  REQUEST_TOO_LARGE: "The request body is larger than the server accepts (Latchkey).",
+  UNSUPPORTED_MEDIA_TYPE: "The request body could not be read in its declared encoding (Latchkey).",
+  SERVICE_UNAVAILABLE:
+    "The shared rate-limit store (Redis) is unreachable, so password logins and reset emails are refused for now (Latchkey, 503).",
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export type ErrorData = Record<string, string | number | boolean | string[] | null>;
+
+export interface ZulipErrorOptions {
+  status?: number;
+  code?: ErrorCode | null;
+  data?: ErrorData;
+  headers?: Record<string, string>;
+}
+
+/**
+ * An error whose text is safe to show the client. `code: null` leaves the field out, as
+ * Zulip's 405 does.
+ */
+export class ZulipError extends Error {
+  readonly status: number;
+  readonly code: ErrorCode | null;
+  readonly data: ErrorData;
+  readonly headers: Record<string, string>;
+  /** Only client errors are shown as they are; 5xx texts are replaced by a generic one. */
+  readonly expose: boolean;
+
+  constructor(msg: string, options: ZulipErrorOptions = {}) {
+    super(msg);
+    this.name = "ZulipError";
+    this.status = options.status ?? 400;
+    this.code = options.code === undefined ? "BAD_REQUEST" : options.code;
+    this.data = options.data ?? {};
+    this.headers = options.headers ?? {};
+    this.expose = this.status < 500;
+  }
+
+  /** The JSON body Zulip sends for this error. */
+  toBody(): Record<string, unknown> {
+    const body: Record<string, unknown> = { result: "error", msg: this.message };
+    if (this.code !== null) body.code = this.code;
+    return Object.assign(body, this.data);
+  }
+}
+
+export const BASIC_CHALLENGE = 'Basic realm="zulip"';
+export const SESSION_CHALLENGE = 'Session realm="zulip"';
+
+/** Messages that more than one module sends, written once. */
+export const MESSAGES = {
+  authenticationFailed: "Your username or password is incorrect",
+  userDeactivated: "Account is deactivated",
+  realmDeactivated: "This organization has been deactivated",
+  passwordAuthDisabled: "Password authentication is disabled in this organization",
+  passwordResetRequired: "Your password has been disabled and needs to be reset",
+  invalidSubdomain: "Invalid subdomain",
+  invalidEmail: "Enter a valid email address.",
+  notLoggedIn: "Not logged in: API authentication or user session required",
+  malformedApiKey: "Malformed API key",
+  invalidApiKey: "Invalid API key",
+  wrongSubdomain: "Account is not associated with this subdomain",
+  rateLimited: "API usage exceeded rate limit",
+  invalidBasicHeader: "Invalid authorization header for basic auth",
+  basicRequired: "This endpoint requires HTTP basic authentication.",
+  webhookBotNotAllowed: "This API is not available to incoming webhook bots.",
+  internal: "Internal server error",
+  loginUnavailable: "Password login is temporarily unavailable; please try again later.",
+  passwordResetUnavailable: "Password reset is temporarily unavailable; please try again later.",
+} as const;
+
+export function missingArgument(name: string): ZulipError {
+  return new ZulipError(`Missing '${name}' argument`, {
+    code: "REQUEST_VARIABLE_MISSING",
+    data: { var_name: name },
+  });
+}
+
+export function authenticationFailed(): ZulipError {
+  return new ZulipError(MESSAGES.authenticationFailed, { status: 401, code: "AUTHENTICATION_FAILED" });
+}
+
+export function invalidSubdomain(): ZulipError {
+  return new ZulipError(MESSAGES.invalidSubdomain, { status: 404, code: "NONEXISTENT_SUBDOMAIN" });
+}
+
+/** 401 UNAUTHORIZED with the Basic challenge: what every Basic-auth failure becomes (§5.3). */
+export function unauthorizedBasic(msg: string): ZulipError {
+  return new ZulipError(msg, {
+    status: 401,
+    code: "UNAUTHORIZED",
+    headers: { "www-authenticate": BASIC_CHALLENGE },
+  });
+}
+
+export function rateLimited(secondsToFreedom: number): ZulipError {
+  return new ZulipError(MESSAGES.rateLimited, {
+    status: 429,
+    code: "RATE_LIMIT_HIT",
+    data: { "retry-after": secondsToFreedom },
+    headers: { "retry-after": String(secondsToFreedom) },
+  });
+}
+
+/** 503 SERVICE_UNAVAILABLE: a dependency that guards the action is down, so it is refused. */
+export function serviceUnavailable(msg: string): ZulipError {
+  return new ZulipError(msg, { status: 503, code: "SERVICE_UNAVAILABLE" });
+}

@@ -1,0 +1,71 @@
+/**
+ * Registering an endpoint with Zulip's method handling: the methods it supports, and for every
+ * other method a 405 (JSON with `allowed_methods` for API views, or Django's plain 405 for
+ * `require_safe` views such as server_settings).
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods, RouteShorthandOptions } from "fastify";
+import { ZulipError } from "../errors.js";
+import { ignoredParams } from "./params.js";
+
+export type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
+
+export interface MethodRoute extends RouteShorthandOptions {
+  handler: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
+  /** Whether the view reads typed parameters, so unread ones are reported (§1). */
+  typed?: boolean;
+  /** Authenticates the request (or throws Zulip's error) before the handler runs. */
+  authenticate?: (request: FastifyRequest) => Promise<void>;
+}
+
+const ALL_METHODS: HTTPMethods[] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+/**
+ * Adds `ignored_parameters_unsupported` to successful responses of typed views. The payload is
+ * copied, never changed in place, because handlers may return cached bodies.
+ */
+function withIgnoredParams(request: FastifyRequest, reply: FastifyReply, payload: unknown): unknown {
+  if (reply.statusCode < 200 || reply.statusCode >= 300 || typeof payload !== "object" || payload === null) return payload;
+  const ignored = ignoredParams(request);
+  return ignored.length > 0 ? { ...payload, ignored_parameters_unsupported: ignored } : payload;
+}
+
+/** The handler with authentication before it and parameter accounting after it. */
+function wrapHandler({ handler, typed, authenticate }: MethodRoute): MethodRoute["handler"] {
+  if (!typed && authenticate === undefined) return handler;
+  return async (request, reply) => {
+    if (authenticate !== undefined) await authenticate(request);
+    const payload = await handler(request, reply);
+    return typed ? withIgnoredParams(request, reply, payload) : payload;
+  };
+}
+
+export function registerEndpoint(
+  app: FastifyInstance,
+  url: string,
+  routes: Partial<Record<Method, MethodRoute>>,
+  notAllowed: "json" | "plain" = "json",
+): void {
+  const supported = Object.keys(routes) as Method[];
+  for (const method of supported) {
+    const { handler, typed, authenticate, ...options } = routes[method] as MethodRoute;
+    app.route({ ...options, method, url, handler: wrapHandler({ handler, typed, authenticate }) });
+  }
+  const allowed: string[] = supported.includes("GET") ? [...supported, "HEAD"] : supported;
+  const others = ALL_METHODS.filter((m) => !allowed.includes(m));
+  if (others.length === 0) return;
+  app.route({
+    method: others,
+    url,
+    handler: async (_request, reply) => {
+      if (notAllowed === "plain") {
+        return reply.code(405).header("allow", allowed.join(", ")).type("text/html; charset=utf-8").send("");
+      }
+      throw new ZulipError("Method Not Allowed", {
+        status: 405,
+        code: null,
+        data: { allowed_methods: supported },
+        headers: { allow: supported.join(", ") },
+      });
+    },
+  });
+}

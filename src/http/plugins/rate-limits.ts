@@ -1,0 +1,73 @@
+/**
+ * Zulip's rate limits at the HTTP layer (§4.5, §4.6): the per-address limit for unauthenticated
+ * endpoints that opt in with `config: { limitByAddress: true }`, and the X-RateLimit-* headers
+ * on every response to which some limit was applied (the per-user limit is applied where Basic
+ * auth succeeds, in `src/http/authenticate.ts`).
+ */
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { Context } from "../../domain/context.js";
+import type { Limit, RateDecision } from "../../domain/rate-limiter.js";
+import { rateLimited } from "../../errors.js";
+import { addressRateKey } from "../client-address.js";
+
+declare module "fastify" {
+  interface FastifyRequest {
+    /** Every rate-limit decision taken for this request, for the X-RateLimit-* headers. */
+    rateDecisions: RateDecision[] | null;
+  }
+  interface FastifyContextConfig {
+    /** Count requests to this route against Zulip's `api_by_ip` limit. */
+    limitByAddress?: boolean;
+  }
+}
+
+/** Remembers a decision so the response carries its X-RateLimit-* headers. */
+export function recordRateDecision(request: FastifyRequest, decision: RateDecision): void {
+  if (request.rateDecisions === null) request.rateDecisions = [decision];
+  else request.rateDecisions.push(decision);
+}
+
+/** Counts the request against `limit` under `key`; throws Zulip's 429 when it is over. */
+export async function applyLimit(request: FastifyRequest, limit: Limit, key: string): Promise<void> {
+  const decision = await limit.limiter.hit(key, limit.rules);
+  recordRateDecision(request, decision);
+  if (decision.limited) throw rateLimited(decision.secondsToFreedom);
+}
+
+/**
+ * Zulip's RateLimitMiddleware: Limit and Remaining are the smallest among the limits applied,
+ * Reset is now plus the longest wait among them (a Unix time in whole seconds).
+ */
+function rateLimitHeaders(decisions: RateDecision[], nowMs: number): Record<string, string> {
+  let limit = Number.POSITIVE_INFINITY;
+  let remaining = Number.POSITIVE_INFINITY;
+  let wait = 0;
+  for (const d of decisions) {
+    limit = Math.min(limit, d.limit);
+    remaining = Math.min(remaining, d.limited ? 0 : d.remaining);
+    wait = Math.max(wait, d.limited ? d.secondsToFreedom : d.resetSeconds);
+  }
+  return {
+    "x-ratelimit-limit": String(limit),
+    "x-ratelimit-remaining": String(remaining),
+    "x-ratelimit-reset": String(Math.floor(nowMs / 1000 + wait)),
+  };
+}
+
+/** Must be registered before the routes: it attaches the per-address hook to those that opt in. */
+export function registerRateLimits(app: FastifyInstance, ctx: Context): void {
+  app.decorateRequest("rateDecisions", null);
+  const limitByAddress = async (request: FastifyRequest): Promise<void> => {
+    await applyLimit(request, ctx.limits.ip, `api_by_ip:${addressRateKey(request.ip)}`);
+  };
+  // Only the opted-in routes pay for the check; the users/me hot path never sees it.
+  app.addHook("onRoute", (route) => {
+    if (route.config?.limitByAddress !== true) return;
+    const existing = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
+    route.onRequest = [limitByAddress, ...existing];
+  });
+  app.addHook("onSend", (request, reply, payload, done) => {
+    if (request.rateDecisions !== null) reply.headers(rateLimitHeaders(request.rateDecisions, ctx.clock.now()));
+    done(null, payload);
+  });
+}

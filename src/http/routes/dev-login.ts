@@ -1,0 +1,87 @@
+/**
+ * Development-only login (§2): `POST /api/v1/dev_fetch_api_key` and `GET /api/v1/dev_list_users`.
+ * Registered only in development mode; in production they are not routed at all (JSON 404).
+ */
+import type { FastifyInstance } from "fastify";
+import type { AuthFlag, Context } from "../../domain/context.js";
+import { revealApiKey } from "../../domain/directory.js";
+import { isValidEmail } from "../../domain/email.js";
+import { findActiveUser } from "../../domain/login.js";
+import { emailKey, isRealmAdmin, type Realm } from "../../domain/model.js";
+import { authenticationFailed, MESSAGES, ZulipError } from "../../errors.js";
+import { registerEndpoint } from "../endpoint.js";
+import { readParam, requireParam } from "../params.js";
+import { loginSource, requireRealmFromRequest } from "../request-info.js";
+import { apiKeyResponse, successSchema } from "../schemas.js";
+
+const devUser = {
+  type: "object",
+  additionalProperties: false,
+  properties: { email: { type: "string" }, realm_url: { type: "string" } },
+  required: ["email", "realm_url"],
+};
+
+export function registerDevLogin(app: FastifyInstance, ctx: Context, realmUrlOf: (realm: Realm) => string): void {
+  registerEndpoint(app, "/api/v1/dev_fetch_api_key", {
+    POST: {
+      typed: true,
+      config: { limitByAddress: true },
+      schema: { response: { 200: apiKeyResponse } },
+      handler: async (request) => {
+        const username = requireParam(request, "username");
+        const client = readParam(request, "client");
+        if (!isValidEmail(username)) throw new ZulipError(MESSAGES.invalidEmail);
+        const realm = await requireRealmFromRequest(ctx, request);
+        const flags = new Set<AuthFlag>();
+        const user = realm.authMethods.dev ? await findActiveUser(ctx, realm, username, flags) : null;
+        // Unlike fetch_api_key, the organization is checked before the account here (§2).
+        if (flags.has("inactive_realm"))
+          throw new ZulipError(MESSAGES.realmDeactivated, { status: 401, code: "REALM_DEACTIVATED" });
+        if (flags.has("inactive_user")) throw new ZulipError(MESSAGES.userDeactivated, { status: 401, code: "USER_DEACTIVATED" });
+        if (user === null) throw authenticationFailed();
+        ctx.onLogin(user, realm, loginSource(request, client));
+        return {
+          result: "success",
+          msg: "",
+          api_key: await revealApiKey(ctx, user.id),
+          email: user.deliveryEmail,
+          user_id: user.id,
+        };
+      },
+    },
+  });
+
+  registerEndpoint(app, "/api/v1/dev_list_users", {
+    GET: {
+      typed: true,
+      config: { limitByAddress: true },
+      schema: {
+        response: {
+          200: successSchema(
+            {
+              direct_admins: { type: "array", items: devUser },
+              direct_users: { type: "array", items: devUser },
+            },
+            ["direct_admins", "direct_users"],
+          ),
+        },
+      },
+      handler: async () => {
+        const realms = new Map((await ctx.stores.realms.list()).map((r) => [r.id, r]));
+        const users = (await ctx.stores.users.listActiveHumans()).sort((a, b) =>
+          emailKey(a.email) < emailKey(b.email) ? -1 : emailKey(a.email) > emailKey(b.email) ? 1 : 0,
+        );
+        const entry = (u: (typeof users)[number]) => {
+          const realm = realms.get(u.realmId);
+          return { email: u.deliveryEmail, realm_url: realm ? realmUrlOf(realm) : "" };
+        };
+        return {
+          result: "success",
+          msg: "",
+          direct_admins: users.filter(isRealmAdmin).map(entry),
+          direct_users: users.filter((u) => !isRealmAdmin(u)).map(entry),
+        };
+      },
+    },
+  });
+}

@@ -1,0 +1,118 @@
+/** `GET /api/v1/server_settings` (§3): what a client needs before it can log in. */
+import type { FastifyInstance } from "fastify";
+import type { Config } from "../../config.js";
+import type { Context } from "../../domain/context.js";
+import { ldapEnabled, requireEmailFormatUsernames } from "../../domain/login.js";
+import type { Realm } from "../../domain/model.js";
+import { realmIconUrl, renderDescription } from "../../domain/presentation.js";
+import { realmUrl } from "../../domain/realm-host.js";
+import { ZulipError } from "../../errors.js";
+import { registerEndpoint } from "../endpoint.js";
+
+/** Zulip's backend names, in `AUTH_BACKEND_NAME_MAP` order (lower-cased on the wire). */
+const EXTERNAL_BACKENDS = ["remoteuser", "github", "azuread", "gitlab", "google", "apple", "saml", "openid connect"];
+
+// Zulip's `parse_user_agent` name group.
+const USER_AGENT_NAME = /^([^/ ]*[^0-9/(]*)(\/([^/ ]*))?([ /].*)?$/;
+
+function isIncompatible(userAgent: string | undefined): boolean {
+  const m = USER_AGENT_NAME.exec(userAgent ?? "Missing User-Agent");
+  return m?.[1] === "ZulipInvalid";
+}
+
+const bool = { type: "boolean" };
+const str = { type: "string" };
+
+const responseSchema = {
+  type: "object",
+  additionalProperties: false,
+  properties: {
+    result: str,
+    msg: str,
+    authentication_methods: { type: "object", additionalProperties: bool },
+    external_authentication_methods: {
+      type: "array",
+      items: {
+        type: "object",
+        properties: {
+          name: str,
+          display_name: str,
+          display_icon: { type: ["string", "null"] },
+          login_url: str,
+          signup_url: str,
+        },
+      },
+    },
+    zulip_feature_level: { type: "integer" },
+    zulip_version: str,
+    zulip_merge_base: str,
+    push_notifications_enabled: bool,
+    is_incompatible: bool,
+    email_auth_enabled: bool,
+    require_email_format_usernames: bool,
+    realm_url: str,
+    realm_uri: str,
+    realm_name: str,
+    realm_icon: str,
+    realm_description: str,
+    realm_web_public_access_enabled: bool,
+  },
+};
+
+export function registerServerSettings(app: FastifyInstance, ctx: Context, config: Config): void {
+  const dev = config.mode === "development";
+
+  function authenticationMethods(realm: Realm | null): Record<string, boolean> {
+    const email = realm === null || realm.authMethods.email;
+    const ldap = realm === null ? ctx.ldap?.configured === true : ldapEnabled(ctx, realm);
+    const methods: Record<string, boolean> = {
+      password: email || ldap,
+      dev: dev && (realm === null || realm.authMethods.dev),
+      email,
+      ldap,
+    };
+    for (const name of EXTERNAL_BACKENDS) methods[name] = false;
+    return methods;
+  }
+
+  registerEndpoint(
+    app,
+    "/api/v1/server_settings",
+    {
+      GET: {
+        schema: { response: { 200: responseSchema } },
+        handler: async (request) => {
+          const subdomain = request.subdomain;
+          const realm = await ctx.stores.realms.findBySubdomain(subdomain);
+          if (realm === null && subdomain !== "") throw new ZulipError("Invalid subdomain");
+          if (realm === null && config.rootDomainLandingPage) throw new ZulipError("Subdomain required");
+          const methods = authenticationMethods(realm);
+          const url = realmUrl(config.externalScheme, config.externalHost, subdomain);
+          const body: Record<string, unknown> = {
+            result: "success",
+            msg: "",
+            authentication_methods: methods,
+            external_authentication_methods: [],
+            zulip_feature_level: config.zulipFeatureLevel,
+            zulip_version: config.zulipVersion,
+            zulip_merge_base: config.zulipMergeBase,
+            push_notifications_enabled: config.pushNotificationsEnabled,
+            is_incompatible: isIncompatible(request.headers["user-agent"]),
+            email_auth_enabled: methods.email,
+            require_email_format_usernames: requireEmailFormatUsernames(ctx, realm),
+            realm_url: url,
+            realm_uri: url,
+            realm_web_public_access_enabled: false,
+          };
+          if (realm !== null) {
+            body.realm_name = realm.name;
+            body.realm_icon = realmIconUrl(realm, config.enableGravatar);
+            body.realm_description = renderDescription(realm.description);
+          }
+          return body;
+        },
+      },
+    },
+    "plain",
+  );
+}

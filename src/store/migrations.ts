@@ -1,0 +1,104 @@
+/**
+ * One set of migrations for SQLite and PostgreSQL, kept in code so the compiled server and
+ * the TypeScript sources run the same list.
+ */
+import {
+  type ColumnDefinitionBuilder,
+  type CreateTableBuilder,
+  type Kysely,
+  type Migration,
+  type MigrationProvider,
+  Migrator,
+  PostgresAdapter,
+} from "kysely";
+
+// biome-ignore lint/suspicious/noExplicitAny: migrations run against a schema that is still being built.
+type AnyDb = Kysely<any>;
+
+function isPostgres(db: AnyDb): boolean {
+  return db.getExecutor().adapter instanceof PostgresAdapter;
+}
+
+/** An auto-incrementing integer primary key in either dialect. */
+function withId<T extends string>(db: AnyDb, table: CreateTableBuilder<T, never>): CreateTableBuilder<T, "id"> {
+  return isPostgres(db)
+    ? table.addColumn("id", "serial", (c) => c.primaryKey())
+    : table.addColumn("id", "integer", (c) => c.primaryKey().autoIncrement());
+}
+
+const flag =
+  (value: 0 | 1) =>
+  (c: ColumnDefinitionBuilder): ColumnDefinitionBuilder =>
+    c.notNull().defaultTo(value);
+
+const core: Migration = {
+  async up(db) {
+    await withId(db, db.schema.createTable("realms"))
+      .addColumn("string_id", "varchar(64)", (c) => c.notNull().unique())
+      .addColumn("name", "varchar(100)", (c) => c.notNull())
+      .addColumn("description", "text", (c) => c.notNull().defaultTo(""))
+      .addColumn("deactivated", "integer", flag(0))
+      .addColumn("email_auth_enabled", "integer", flag(1))
+      .addColumn("ldap_auth_enabled", "integer", flag(0))
+      .addColumn("dev_auth_enabled", "integer", flag(1))
+      .addColumn("date_created", "bigint", (c) => c.notNull())
+      .execute();
+
+    await withId(db, db.schema.createTable("users"))
+      .addColumn("realm_id", "integer", (c) => c.notNull().references("realms.id").onDelete("cascade"))
+      .addColumn("email", "varchar(254)", (c) => c.notNull())
+      .addColumn("delivery_email", "varchar(254)", (c) => c.notNull())
+      .addColumn("delivery_email_key", "varchar(254)", (c) => c.notNull())
+      .addColumn("full_name", "varchar(100)", (c) => c.notNull())
+      .addColumn("role", "integer", (c) => c.notNull().defaultTo(400))
+      .addColumn("is_active", "integer", flag(1))
+      .addColumn("is_bot", "integer", flag(0))
+      .addColumn("bot_type", "integer")
+      .addColumn("bot_owner_id", "integer", (c) => c.references("users.id").onDelete("set null"))
+      .addColumn("password_hash", "text")
+      .addColumn("api_key_digest", "varchar(64)", (c) => c.notNull().unique())
+      .addColumn("api_key_sealed", "text", (c) => c.notNull())
+      .addColumn("date_joined", "bigint", (c) => c.notNull())
+      .addColumn("timezone", "varchar(40)", (c) => c.notNull().defaultTo(""))
+      .addColumn("enable_login_emails", "integer", flag(1))
+      .addColumn("twenty_four_hour_time", "integer", flag(0))
+      .addColumn("avatar_version", "integer", flag(1))
+      .addUniqueConstraint("users_realm_delivery_email_key", ["realm_id", "delivery_email_key"])
+      .execute();
+    await db.schema.createIndex("users_delivery_email_key").on("users").column("delivery_email_key").execute();
+    await db.schema.createIndex("users_bot_owner_id").on("users").column("bot_owner_id").execute();
+  },
+  async down(db) {
+    await db.schema.dropTable("users").execute();
+    await db.schema.dropTable("realms").execute();
+  },
+};
+
+/** Every migration, in order. Names sort in the order they must run. */
+export const MIGRATIONS: Record<string, Migration> = {
+  "0001_core": core,
+};
+
+class InCodeProvider implements MigrationProvider {
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return MIGRATIONS;
+  }
+}
+
+/**
+ * Brings the schema up to date; throws with the failing migration's error. `schema` names the
+ * PostgreSQL schema the tables live in, so that the migrator does not mistake another schema's
+ * bookkeeping tables (in the same database) for its own.
+ */
+export async function migrateToLatest(db: AnyDb, schema?: string): Promise<void> {
+  const migrator = new Migrator({
+    db,
+    provider: new InCodeProvider(),
+    ...(schema === undefined ? {} : { migrationTableSchema: schema }),
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === "Error")?.migrationName ?? "unknown";
+    throw new Error(`migration ${failed} failed: ${(error as Error).message ?? String(error)}`);
+  }
+}
