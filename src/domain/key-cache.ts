@@ -9,6 +9,14 @@ import type { Realm, User } from "./model.js";
 export interface Principal {
   user: User;
   realm: Realm;
+  /** The user's real email as Basic-auth usernames are compared with it (lower-cased). */
+  emailKey: string;
+  /** The user's key in the `api_by_user` rate limit. */
+  rateKey: string;
+}
+
+export function makePrincipal(user: User, realm: Realm): Principal {
+  return { user, realm, emailKey: user.deliveryEmail.toLowerCase(), rateKey: `api_by_user:${user.id}` };
 }
 
 export type Invalidation = { kind: "user"; userId: number } | { kind: "realm"; realmId: number } | { kind: "all" };

@@ -26,6 +26,8 @@ export interface RateDecision {
 export interface RateLimiter {
   /** Checks `key` against `rules` and, unless refused, records one event. */
   hit(key: string, rules: RateRule[]): Promise<RateDecision>;
+  /** The same as `hit`, answered at once: offered by stores that decide in this process. */
+  hitNow?(key: string, rules: RateRule[]): RateDecision;
   /** Forgets the history of `key` (after a successful login or a password change). */
   clear(key: string): Promise<void>;
 }
@@ -94,8 +96,19 @@ export function decideFromFacts(facts: readonly RuleFacts[], rules: readonly Rat
  * was allowed, so it is never "limited", even when it used the last slot.
  */
 export function decideAfterHit(before: readonly RuleFacts[], rules: readonly RateRule[], now: number): RateDecision {
-  const after = before.map((f) => ({ count: f.count + 1, oldest: f.count > 0 ? f.oldest : now, nth: f.nth }));
-  return { ...decideFromFacts(after, rules, now), limited: false, secondsToFreedom: 0 };
+  let limit = Number.POSITIVE_INFINITY;
+  let remaining = Number.POSITIVE_INFINITY;
+  let resetSeconds = 0;
+  for (let i = 0; i < rules.length; i++) {
+    const rule = rules[i] as RateRule;
+    const facts = before[i] as RuleFacts;
+    const count = facts.count + 1;
+    const oldest = facts.count > 0 ? facts.oldest : now;
+    limit = Math.min(limit, rule.max);
+    remaining = Math.min(remaining, Math.max(0, rule.max - count));
+    resetSeconds = Math.max(resetSeconds, (oldest + rule.windowSeconds * 1000 - now) / 1000);
+  }
+  return { limited: false, secondsToFreedom: 0, limit, remaining, resetSeconds };
 }
 
 /** Decides from a history of timestamps (ms, oldest first); shared by every store. */
@@ -103,14 +116,28 @@ export function decide(history: readonly number[], rules: readonly RateRule[], n
   return decideFromFacts(collectFacts(history, rules, now), rules, now);
 }
 
+// Rule lists are configuration, built once: their bounds are computed once per list.
+const windows = new WeakMap<readonly RateRule[], number>();
+const histories = new WeakMap<readonly RateRule[], number>();
+
 /** The longest window among the rules, in ms: how long a history must be kept. */
 export function longestWindowMs(rules: readonly RateRule[]): number {
-  return Math.max(...rules.map((r) => r.windowSeconds)) * 1000;
+  let ms = windows.get(rules);
+  if (ms === undefined) {
+    ms = Math.max(...rules.map((r) => r.windowSeconds)) * 1000;
+    windows.set(rules, ms);
+  }
+  return ms;
 }
 
 /** The largest `max` among the rules: how many timestamps a history must keep. */
 export function longestHistory(rules: readonly RateRule[]): number {
-  return Math.max(...rules.map((r) => r.max));
+  let max = histories.get(rules);
+  if (max === undefined) {
+    max = Math.max(...rules.map((r) => r.max));
+    histories.set(rules, max);
+  }
+  return max;
 }
 
 const MAX_KEY_LENGTH = 128;
@@ -151,6 +178,10 @@ export class MemoryRateLimiter implements RateLimiter {
   }
 
   async hit(key: string, rules: RateRule[]): Promise<RateDecision> {
+    return this.hitNow(key, rules);
+  }
+
+  hitNow(key: string, rules: RateRule[]): RateDecision {
     const now = this.clock.now();
     const id = storageKey(key);
     const cap = longestHistory(rules);

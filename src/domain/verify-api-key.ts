@@ -6,42 +6,42 @@
 import { MESSAGES, ZulipError } from "../errors.js";
 import { hasApiKeyFormat } from "./api-key.js";
 import type { Context } from "./context.js";
-import type { Principal } from "./key-cache.js";
+import { makePrincipal, type Principal } from "./key-cache.js";
 import { BOT_TYPE } from "./model.js";
 
 export interface KeyCheck {
   /** The Basic-auth username; null for webhook `?api_key=` URLs, which skip the email check. */
   role: string | null;
   apiKey: string;
-  /** The key's lookup digest, when the caller already computed it. */
+  /** The key's lookup digest, when the caller already computed it (and checked the key's format). */
   digest?: string;
+  /** `role` as it is compared (trimmed, lower-cased), when the caller already computed it. */
+  roleKey?: string;
   /** The subdomain of the request's host. */
   subdomain: string;
   /** Whether the endpoint is a webhook (incoming-webhook bots may use only those). */
   allowWebhookAccess?: boolean;
 }
 
-async function lookUpPrincipal(ctx: Context, digest: string): Promise<Principal | null> {
-  const cached = ctx.keyCache.get(digest);
-  if (cached !== undefined) return cached;
+async function loadPrincipal(ctx: Context, digest: string): Promise<Principal | null> {
   const user = await ctx.stores.users.findByApiKeyDigest(digest);
   if (user === null) return null;
   const realm = await ctx.stores.realms.findById(user.realmId);
   if (realm === null) return null;
-  const principal = { user, realm };
+  const principal = makePrincipal(user, realm);
   ctx.keyCache.set(digest, principal);
   return principal;
 }
 
-/** Returns who the key authenticates, or throws the error Zulip gives for it. */
-export async function verifyApiKey(ctx: Context, check: KeyCheck): Promise<Principal> {
-  const apiKey = check.apiKey.trim();
-  if (!hasApiKeyFormat(apiKey)) throw new ZulipError(MESSAGES.malformedApiKey, { status: 401, code: "INVALID_API_KEY" });
-  const principal = await lookUpPrincipal(ctx, check.digest ?? ctx.vault.digest(apiKey));
-  const invalid = () => new ZulipError(MESSAGES.invalidApiKey, { status: 401, code: "INVALID_API_KEY" });
-  if (principal === null) throw invalid();
+function invalidKey(): ZulipError {
+  return new ZulipError(MESSAGES.invalidApiKey, { status: 401, code: "INVALID_API_KEY" });
+}
+
+/** The checks of §5.3 on the principal a key digest names (null: no such key). */
+function admit(principal: Principal | null, check: KeyCheck): Principal {
+  if (principal === null) throw invalidKey();
   const { user, realm } = principal;
-  if (check.role !== null && check.role.trim().toLowerCase() !== user.deliveryEmail.toLowerCase()) throw invalid();
+  if (check.role !== null && (check.roleKey ?? check.role.trim().toLowerCase()) !== principal.emailKey) throw invalidKey();
   if (realm.deactivated) throw new ZulipError(MESSAGES.realmDeactivated, { status: 401, code: "REALM_DEACTIVATED" });
   if (!user.isActive) throw new ZulipError(MESSAGES.userDeactivated, { status: 401, code: "USER_DEACTIVATED" });
   if (realm.subdomain !== check.subdomain) throw new ZulipError(MESSAGES.wrongSubdomain);
@@ -49,4 +49,31 @@ export async function verifyApiKey(ctx: Context, check: KeyCheck): Promise<Princ
     throw new ZulipError(MESSAGES.webhookBotNotAllowed);
   }
   return principal;
+}
+
+function digestOf(ctx: Context, check: KeyCheck): string {
+  if (check.digest !== undefined) return check.digest;
+  const apiKey = check.apiKey.trim();
+  if (!hasApiKeyFormat(apiKey)) throw malformedKey();
+  return ctx.vault.digest(apiKey);
+}
+
+/** The error for a key that cannot be one (§6 format), before any lookup. */
+export function malformedKey(): ZulipError {
+  return new ZulipError(MESSAGES.malformedApiKey, { status: 401, code: "INVALID_API_KEY" });
+}
+
+/**
+ * The answer `verifyApiKey` would give, decided without waiting when the key cache holds the
+ * digest: the principal, or Zulip's error thrown. Returns undefined when the store must be asked.
+ */
+export function verifyCachedApiKey(ctx: Context, check: KeyCheck): Principal | undefined {
+  const cached = ctx.keyCache.get(digestOf(ctx, check));
+  return cached === undefined ? undefined : admit(cached, check);
+}
+
+/** Returns who the key authenticates, or throws the error Zulip gives for it. */
+export async function verifyApiKey(ctx: Context, check: KeyCheck): Promise<Principal> {
+  const digest = digestOf(ctx, check);
+  return admit(ctx.keyCache.get(digest) ?? (await loadPrincipal(ctx, digest)), check);
 }

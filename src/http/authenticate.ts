@@ -4,11 +4,12 @@
  * `authenticated_rest_api_view` does.
  */
 import type { FastifyRequest } from "fastify";
-import { LRUCache } from "lru-cache";
+import { hasApiKeyFormat } from "../domain/api-key.js";
 import type { Context } from "../domain/context.js";
-import { verifyApiKey } from "../domain/verify-api-key.js";
+import type { Principal } from "../domain/key-cache.js";
+import { malformedKey, verifyApiKey, verifyCachedApiKey } from "../domain/verify-api-key.js";
 import { BASIC_CHALLENGE, MESSAGES, SESSION_CHALLENGE, unauthorizedBasic, ZulipError } from "../errors.js";
-import { type BasicCredentials, parseBasicCredentials } from "./basic-credentials.js";
+import { parseBasicCredentials } from "./basic-credentials.js";
 import { applyLimit } from "./plugins/rate-limits.js";
 
 function notLoggedIn(request: FastifyRequest): ZulipError {
@@ -20,33 +21,64 @@ function notLoggedIn(request: FastifyRequest): ZulipError {
   });
 }
 
+/** A Basic header as the key check reads it; `digest` is null when the key is malformed. */
+interface ReadHeader {
+  role: string;
+  roleKey: string;
+  apiKey: string;
+  digest: string | null;
+}
+
+const READ_HEADERS_KEPT = 10_000;
+
 /**
- * Builds the onRequest hook that authenticates a REST request or throws Zulip's error, then
- * counts the request against the user's `api_by_user` limit (Zulip's `rate_limit_user`). The
- * limit is one in-memory check (or one Redis round trip) per request.
+ * Builds the check that authenticates a REST request or throws Zulip's error, then counts the
+ * request against the user's `api_by_user` limit (Zulip's `rate_limit_user`). When the key is
+ * cached and the limit is counted in memory, the whole check completes without waiting.
  */
-export function makeRestAuthenticator(ctx: Context): (request: FastifyRequest) => Promise<void> {
+export function makeRestAuthenticator(ctx: Context): (request: FastifyRequest) => void | Promise<void> {
   // Parsing a header and digesting its key is pure work on the same input every time a client
-  // reuses its credentials; remembering the result (bounded) keeps key checks cheap.
-  const parsed = new LRUCache<string, BasicCredentials & { digest: string }>({ max: 10_000 });
-  return async function authenticateRest(request: FastifyRequest): Promise<void> {
+  // reuses its credentials, so results are remembered. The memory is bounded: past the bound the
+  // oldest entry goes (first in, first out, which is all a parse cache needs).
+  const read = new Map<string, ReadHeader>();
+  const readHeader = (header: string): ReadHeader => {
+    let entry = read.get(header);
+    if (entry !== undefined) return entry;
+    const { role, apiKey } = parseBasicCredentials(header);
+    const key = apiKey.trim();
+    const digest = hasApiKeyFormat(key) ? ctx.vault.digest(key) : null;
+    entry = { role, roleKey: role.trim().toLowerCase(), apiKey, digest };
+    if (read.size >= READ_HEADERS_KEPT) read.delete(read.keys().next().value as string);
+    read.set(header, entry);
+    return entry;
+  };
+  const admitted = (request: FastifyRequest, principal: Principal): void | Promise<void> => {
+    request.principal = principal;
+    return applyLimit(request, ctx.limits.user, principal.rateKey);
+  };
+  return function authenticateRest(request: FastifyRequest): void | Promise<void> {
     const header = request.headers.authorization;
     if (header === undefined) throw notLoggedIn(request);
-    let credentials = parsed.get(header);
-    if (credentials === undefined) {
-      const { role, apiKey } = parseBasicCredentials(header);
-      credentials = { role, apiKey, digest: ctx.vault.digest(apiKey.trim()) };
-      parsed.set(header, credentials);
-    }
-    const { role, apiKey, digest } = credentials;
-    let principal: NonNullable<FastifyRequest["principal"]>;
+    const { role, roleKey, apiKey, digest } = readHeader(header);
+    if (digest === null) throw rewrap(malformedKey());
+    const check = { role, roleKey, apiKey, digest, subdomain: request.subdomain };
+    let principal: Principal | undefined;
     try {
-      principal = await verifyApiKey(ctx, { role, apiKey, digest, subdomain: request.subdomain });
+      principal = verifyCachedApiKey(ctx, check);
     } catch (err) {
-      if (err instanceof ZulipError) throw unauthorizedBasic(err.message);
-      throw err;
+      throw rewrap(err);
     }
-    request.principal = principal;
-    await applyLimit(request, ctx.limits.user, `api_by_user:${principal.user.id}`);
+    if (principal !== undefined) return admitted(request, principal);
+    return verifyApiKey(ctx, check).then(
+      (found) => admitted(request, found),
+      (err: unknown) => {
+        throw rewrap(err);
+      },
+    );
   };
+}
+
+/** Every error from the key check becomes 401 UNAUTHORIZED with the Basic challenge. */
+function rewrap(err: unknown): unknown {
+  return err instanceof ZulipError ? unauthorizedBasic(err.message) : err;
 }

@@ -10,11 +10,11 @@ import { ignoredParams } from "./params.js";
 export type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 
 export interface MethodRoute extends RouteShorthandOptions {
-  handler: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
+  handler: (request: FastifyRequest, reply: FastifyReply) => unknown;
   /** Whether the view reads typed parameters, so unread ones are reported (§1). */
   typed?: boolean;
   /** Authenticates the request (or throws Zulip's error) before the handler runs. */
-  authenticate?: (request: FastifyRequest) => Promise<void>;
+  authenticate?: (request: FastifyRequest) => void | Promise<void>;
 }
 
 const ALL_METHODS: HTTPMethods[] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
@@ -29,13 +29,23 @@ function withIgnoredParams(request: FastifyRequest, reply: FastifyReply, payload
   return ignored.length > 0 ? { ...payload, ignored_parameters_unsupported: ignored } : payload;
 }
 
-/** The handler with authentication before it and parameter accounting after it. */
+/**
+ * The handler with authentication before it and parameter accounting after it. Synchronous
+ * steps stay synchronous, so a request whose key check needs no I/O is answered without extra
+ * trips through the promise queue.
+ */
 function wrapHandler({ handler, typed, authenticate }: MethodRoute): MethodRoute["handler"] {
   if (!typed && authenticate === undefined) return handler;
-  return async (request, reply) => {
-    if (authenticate !== undefined) await authenticate(request);
-    const payload = await handler(request, reply);
-    return typed ? withIgnoredParams(request, reply, payload) : payload;
+  const run = (request: FastifyRequest, reply: FastifyReply): unknown => {
+    const payload = handler(request, reply);
+    if (!typed) return payload;
+    return payload instanceof Promise
+      ? payload.then((p) => withIgnoredParams(request, reply, p))
+      : withIgnoredParams(request, reply, payload);
+  };
+  return (request, reply) => {
+    const authenticated = authenticate?.(request);
+    return authenticated instanceof Promise ? authenticated.then(() => run(request, reply)) : run(request, reply);
   };
 }
 

@@ -28,7 +28,7 @@ function send(reply: FastifyReply, error: ZulipError): FastifyReply {
 
 export interface NotFoundOptions {
   /** Runs the credential check a REST endpoint would (throws its 401s). */
-  authenticate: (request: FastifyRequest) => Promise<void>;
+  authenticate: (request: FastifyRequest) => void | Promise<void>;
 }
 
 /**

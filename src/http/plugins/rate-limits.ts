@@ -27,11 +27,19 @@ export function recordRateDecision(request: FastifyRequest, decision: RateDecisi
   else request.rateDecisions.push(decision);
 }
 
-/** Counts the request against `limit` under `key`; throws Zulip's 429 when it is over. */
-export async function applyLimit(request: FastifyRequest, limit: Limit, key: string): Promise<void> {
-  const decision = await limit.limiter.hit(key, limit.rules);
+function settle(request: FastifyRequest, decision: RateDecision): void {
   recordRateDecision(request, decision);
   if (decision.limited) throw rateLimited(decision.secondsToFreedom);
+}
+
+/**
+ * Counts the request against `limit` under `key`; throws Zulip's 429 when it is over. A store
+ * that decides in this process answers without a round through the promise queue.
+ */
+export function applyLimit(request: FastifyRequest, limit: Limit, key: string): void | Promise<void> {
+  const { limiter, rules } = limit;
+  if (limiter.hitNow !== undefined) return settle(request, limiter.hitNow(key, rules));
+  return limiter.hit(key, rules).then((decision) => settle(request, decision));
 }
 
 /**

@@ -74,14 +74,14 @@ const bodies = new WeakMap<Principal, CachedBody>();
 export function registerUsersMe(
   app: FastifyInstance,
   config: Config,
-  authenticate: (request: FastifyRequest) => Promise<void>,
+  authenticate: (request: FastifyRequest) => void | Promise<void>,
 ): void {
   registerEndpoint(app, "/api/v1/users/me", {
     GET: {
       typed: true,
       authenticate,
       schema: { response: { 200: successSchema(userProperties) } },
-      handler: async (request, reply) => {
+      handler: (request, reply) => {
         const principal = request.principal as Principal;
         let cached = bodies.get(principal);
         if (cached === undefined) {
