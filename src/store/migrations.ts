@@ -74,9 +74,15 @@ const core: Migration = {
   },
 };
 
-/** Every migration, in order. Names sort in the order they must run. */
+/**
+ * Every migration. Names sort in the order they run on a fresh database; a database that
+ * already ran later ones still gets an earlier one it lacks (each migration only adds).
+ */
 export const MIGRATIONS: Record<string, Migration> = {
   "0001_core": core,
+  // 0002_key_lifecycle: API-key lifecycle (push devices, audit log, last use).
+  // 0003_ldap: per-organization LDAP account creation.
+  // 0004_web: web sessions, one-time tokens, password resets.
 };
 
 class InCodeProvider implements MigrationProvider {
@@ -94,6 +100,8 @@ export async function migrateToLatest(db: AnyDb, schema?: string): Promise<void>
   const migrator = new Migrator({
     db,
     provider: new InCodeProvider(),
+    // Migrations from parallel lines of work may land in any order; each one only adds.
+    allowUnorderedMigrations: true,
     ...(schema === undefined ? {} : { migrationTableSchema: schema }),
   });
   const { error, results } = await migrator.migrateToLatest();
