@@ -110,12 +110,13 @@ export async function buildApp({ config, ctx, logger = false }: BuildAppOptions)
   const hosts = new HostResolver(config);
   app.decorateRequest("principal", null);
   app.decorateRequest("processedParams", null);
-  app.decorateRequest("subdomain", "");
-  app.addHook("onRequest", (request, reply, done) => {
-    request.subdomain = hosts.subdomainOf(request.headers.host);
-    // Every answer names its request, so a report can be matched to the server's log lines.
-    reply.header("x-request-id", request.id);
-    done();
+  // Read from the Host header when asked (the resolver memoizes hosts), so that requests pay
+  // for no hook. The request id goes out with every answer: see src/http/endpoint.ts and the
+  // error envelope.
+  app.decorateRequest("subdomain", {
+    getter(this: FastifyRequest) {
+      return hosts.subdomainOf(this.headers.host);
+    },
   });
 
   const authenticate = makeRestAuthenticator(ctx);

@@ -41,6 +41,7 @@ export class ReferenceLimiter {
       limit: Math.min(...rules.map((r) => r.max)),
       remaining: Math.min(...rules.map((r) => Math.max(0, r.max - inWindow(r).length))),
       resetSeconds,
+      at: now,
     };
   }
 

@@ -21,6 +21,8 @@ export interface RateDecision {
   remaining: number;
   /** Seconds until the window holding the events empties: for X-RateLimit-Reset. */
   resetSeconds: number;
+  /** When the decision was taken (ms since the epoch, on the limiter's clock). */
+  at: number;
 }
 
 export interface RateLimiter {
@@ -88,7 +90,7 @@ export function decideFromFacts(facts: readonly RuleFacts[], rules: readonly Rat
     remaining = Math.min(remaining, Math.max(0, rule.max - count));
     if (count > 0) resetSeconds = Math.max(resetSeconds, (oldest + windowMs - now) / 1000);
   });
-  return { limited, secondsToFreedom, limit, remaining, resetSeconds };
+  return { limited, secondsToFreedom, limit, remaining, resetSeconds, at: now };
 }
 
 /**
@@ -108,7 +110,7 @@ export function decideAfterHit(before: readonly RuleFacts[], rules: readonly Rat
     remaining = Math.min(remaining, Math.max(0, rule.max - count));
     resetSeconds = Math.max(resetSeconds, (oldest + rule.windowSeconds * 1000 - now) / 1000);
   }
-  return { limited: false, secondsToFreedom: 0, limit, remaining, resetSeconds };
+  return { limited: false, secondsToFreedom: 0, limit, remaining, resetSeconds, at: now };
 }
 
 /** Decides from a history of timestamps (ms, oldest first); shared by every store. */

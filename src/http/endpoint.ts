@@ -6,6 +6,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods, RouteShorthandOptions } from "fastify";
 import { ZulipError } from "../errors.js";
 import { ignoredParams } from "./params.js";
+import { writeRateLimitHeaders } from "./plugins/rate-limits.js";
 
 export type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 
@@ -29,21 +30,28 @@ function withIgnoredParams(request: FastifyRequest, reply: FastifyReply, payload
   return ignored.length > 0 ? { ...payload, ignored_parameters_unsupported: ignored } : payload;
 }
 
+/** What goes out with every successful answer: the request id and the rate-limit headers. */
+function finish(request: FastifyRequest, reply: FastifyReply, payload: unknown, typed: boolean | undefined): unknown {
+  writeRateLimitHeaders(request, reply);
+  return typed ? withIgnoredParams(request, reply, payload) : payload;
+}
+
 /**
- * The handler with authentication before it and parameter accounting after it. Synchronous
- * steps stay synchronous, so a request whose key check needs no I/O is answered without extra
- * trips through the promise queue.
+ * The handler with authentication before it and, after it, parameter accounting and the
+ * headers every answer carries: the request id (so a report can be matched to the server's log
+ * lines) and X-RateLimit-*. Synchronous steps stay synchronous, so a request whose key check
+ * needs no I/O is answered without extra trips through the promise queue. (Errors get the same
+ * headers from the error envelope.)
  */
 function wrapHandler({ handler, typed, authenticate }: MethodRoute): MethodRoute["handler"] {
-  if (!typed && authenticate === undefined) return handler;
   const run = (request: FastifyRequest, reply: FastifyReply): unknown => {
     const payload = handler(request, reply);
-    if (!typed) return payload;
     return payload instanceof Promise
-      ? payload.then((p) => withIgnoredParams(request, reply, p))
-      : withIgnoredParams(request, reply, payload);
+      ? payload.then((p) => finish(request, reply, p, typed))
+      : finish(request, reply, payload, typed);
   };
   return (request, reply) => {
+    reply.header("x-request-id", request.id);
     const authenticated = authenticate?.(request);
     return authenticated instanceof Promise ? authenticated.then(() => run(request, reply)) : run(request, reply);
   };

@@ -5,6 +5,7 @@
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { MESSAGES, ZulipError } from "../../errors.js";
+import { writeRateLimitHeaders } from "./rate-limits.js";
 
 /** Fastify and plugin errors that are the client's fault, in Zulip's words where it has them. */
 function fromFrameworkError(err: FastifyError): ZulipError | null {
@@ -23,6 +24,7 @@ function fromFrameworkError(err: FastifyError): ZulipError | null {
 function send(reply: FastifyReply, error: ZulipError): FastifyReply {
   // Error answers carry the request id, so a report can be matched to the server's log.
   reply.code(error.status).headers(error.headers).header("x-request-id", reply.request.id).type("application/json");
+  writeRateLimitHeaders(reply.request, reply);
   return reply.send(error.toBody());
 }
 

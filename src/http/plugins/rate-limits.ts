@@ -2,9 +2,10 @@
  * Zulip's rate limits at the HTTP layer (§4.5, §4.6): the per-address limit for unauthenticated
  * endpoints that opt in with `config: { limitByAddress: true }`, and the X-RateLimit-* headers
  * on every response to which some limit was applied (the per-user limit is applied where Basic
- * auth succeeds, in `src/http/authenticate.ts`).
+ * auth succeeds, in `src/http/authenticate.ts`; the headers are written by `src/http/endpoint.ts`
+ * and the error envelope).
  */
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Context } from "../../domain/context.js";
 import type { Limit, RateDecision } from "../../domain/rate-limiter.js";
 import { rateLimited } from "../../errors.js";
@@ -43,23 +44,26 @@ export function applyLimit(request: FastifyRequest, limit: Limit, key: string): 
 }
 
 /**
- * Zulip's RateLimitMiddleware: Limit and Remaining are the smallest among the limits applied,
- * Reset is now plus the longest wait among them (a Unix time in whole seconds).
+ * Zulip's RateLimitMiddleware: Limit and Remaining are the smallest among the limits applied
+ * to the request, Reset the latest time at which one of them frees up (a Unix time in whole
+ * seconds). Called by whatever sends the answer (the endpoint wrapper, the error envelope), so
+ * that answers to which no limit applied pay nothing.
  */
-function rateLimitHeaders(decisions: RateDecision[], nowMs: number): Record<string, string> {
+export function writeRateLimitHeaders(request: FastifyRequest, reply: FastifyReply): void {
+  const decisions = request.rateDecisions;
+  // Absent, not just null, on requests rejected before routing.
+  if (decisions === null || decisions === undefined) return;
   let limit = Number.POSITIVE_INFINITY;
   let remaining = Number.POSITIVE_INFINITY;
-  let wait = 0;
+  let reset = 0;
   for (const d of decisions) {
     limit = Math.min(limit, d.limit);
     remaining = Math.min(remaining, d.limited ? 0 : d.remaining);
-    wait = Math.max(wait, d.limited ? d.secondsToFreedom : d.resetSeconds);
+    reset = Math.max(reset, d.at / 1000 + (d.limited ? d.secondsToFreedom : d.resetSeconds));
   }
-  return {
-    "x-ratelimit-limit": String(limit),
-    "x-ratelimit-remaining": String(remaining),
-    "x-ratelimit-reset": String(Math.floor(nowMs / 1000 + wait)),
-  };
+  reply.header("x-ratelimit-limit", String(limit));
+  reply.header("x-ratelimit-remaining", String(remaining));
+  reply.header("x-ratelimit-reset", String(Math.floor(reset)));
 }
 
 /** Must be registered before the routes: it attaches the per-address hook to those that opt in. */
@@ -73,9 +77,5 @@ export function registerRateLimits(app: FastifyInstance, ctx: Context): void {
     if (route.config?.limitByAddress !== true) return;
     const existing = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
     route.onRequest = [limitByAddress, ...existing];
-  });
-  app.addHook("onSend", (request, reply, payload, done) => {
-    if (request.rateDecisions !== null) reply.headers(rateLimitHeaders(request.rateDecisions, ctx.clock.now()));
-    done(null, payload);
   });
 }
