@@ -50,26 +50,41 @@ export interface RuleFacts {
   nth: number;
 }
 
-/** The facts for each rule from a history of timestamps (ms, oldest first). One pass per rule. */
+/**
+ * The index of the first timestamp still inside a window of `windowMs` ending at `now`, in a
+ * history kept oldest first: the ones before it are exactly those that have left the window.
+ */
+function firstInWindow(history: readonly number[], windowMs: number, now: number): number {
+  let lo = 0;
+  let hi = history.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((history[mid] as number) + windowMs > now) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
+/**
+ * The facts for each rule from a history of timestamps (ms, oldest first): a binary search
+ * per rule, so a long history costs no more than a short one.
+ */
 export function collectFacts(history: readonly number[], rules: readonly RateRule[], now: number): RuleFacts[] {
-  return rules.map((rule) => {
-    const windowMs = rule.windowSeconds * 1000;
-    let count = 0;
-    let oldest = -1;
-    for (const t of history) {
-      if (t + windowMs > now) {
-        if (count === 0) oldest = t;
-        count++;
-      }
-    }
+  const facts: RuleFacts[] = new Array(rules.length);
+  for (let i = 0; i < rules.length; i++) {
+    const rule = rules[i] as RateRule;
+    const first = firstInWindow(history, rule.windowSeconds * 1000, now);
+    const count = history.length - first;
     const nth = history.length >= rule.max ? (history[history.length - rule.max] as number) : -1;
-    return { count, oldest, nth };
-  });
+    facts[i] = { count, oldest: count > 0 ? (history[first] as number) : -1, nth };
+  }
+  return facts;
 }
 
 /** Whether any rule refuses the next event. */
 export function isLimited(facts: readonly RuleFacts[], rules: readonly RateRule[]): boolean {
-  return rules.some((rule, i) => (facts[i] as RuleFacts).count >= rule.max);
+  for (let i = 0; i < rules.length; i++) if ((facts[i] as RuleFacts).count >= (rules[i] as RateRule).max) return true;
+  return false;
 }
 
 /** The decision the facts imply (before any event is recorded). */
@@ -192,11 +207,10 @@ export class MemoryRateLimiter implements RateLimiter {
       history = [];
       this.histories.set(id, history, { size: cap + 1 });
     }
-    // Timestamps older than the longest window can never count again; drop them in place.
-    const keep = longestWindowMs(rules);
-    let kept = 0;
-    for (const t of history) if (t + keep > now) history[kept++] = t;
-    history.length = kept;
+    // Timestamps older than the longest window can never count again. The history is kept
+    // oldest first, so they are a prefix: usually empty, or one or two entries.
+    const expired = firstInWindow(history, longestWindowMs(rules), now);
+    if (expired > 0) history.splice(0, expired);
 
     const facts = collectFacts(history, rules, now);
     if (isLimited(facts, rules)) return decideFromFacts(facts, rules, now);
