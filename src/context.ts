@@ -5,10 +5,14 @@ import type { Config } from "./config.js";
 import { KeyVault } from "./domain/api-key.js";
 import type { Context, ExternalPasswordBackend } from "./domain/context.js";
 import { KeyCache } from "./domain/key-cache.js";
+import { notifyNewLogin } from "./domain/login-notification.js";
+import type { Mailer } from "./domain/mailer.js";
 import { type Clock, systemClock } from "./domain/model.js";
 import { FailClosedLimiter, FallbackLimiter } from "./domain/rate-limit-policies.js";
 import { MemoryRateLimiter, type RateLimiter } from "./domain/rate-limiter.js";
+import { realmUrl } from "./domain/realm-host.js";
 import { MESSAGES } from "./errors.js";
+import { createMailer } from "./mail/nodemailer-mailer.js";
 import type { Secrets } from "./secrets.js";
 import type { DatabaseHandle } from "./store/database.js";
 import { RedisRateLimiter } from "./store/redis-rate-limiter.js";
@@ -28,6 +32,8 @@ export interface ContextOptions {
   ldap?: ExternalPasswordBackend | null;
   log?: Context["log"];
   onLogin?: Context["onLogin"];
+  /** Where email goes; by default SMTP or the outbox folder, as configured. */
+  mailer?: Mailer;
 }
 
 const quietLog: Context["log"] = { warn() {}, error() {} };
@@ -45,6 +51,10 @@ export function createContext(options: ContextOptions): Context {
     const memory = new MemoryRateLimiter(clock);
     return shared ? new FallbackLimiter(shared, memory, clock, log) : memory;
   };
+  const loginEmails = {
+    sendLoginEmails: config.email.sendLoginEmails,
+    realmUrl: (realm: { subdomain: string }) => realmUrl(config.externalScheme, config.externalHost, realm.subdomain),
+  };
   const ctx: Context = {
     stores: createStores(options.database.db),
     hasher: options.hasher ?? new Argon2Hasher(config.argon2, config.hashConcurrency, config.hashNice),
@@ -59,7 +69,10 @@ export function createContext(options: ContextOptions): Context {
       passwordReset: { limiter: failClosed(MESSAGES.passwordResetUnavailable), rules: config.passwordResetRateRules },
     },
     ldap: options.ldap ?? null,
-    onLogin: options.onLogin ?? (() => {}),
+    mailer: options.mailer ?? createMailer(config.email),
+    webSecret: options.secrets.sessionSecret,
+    // Zulip's email_on_new_login, unless the caller handles logins itself.
+    onLogin: options.onLogin ?? ((user, realm, source) => notifyNewLogin(ctx, loginEmails, user, realm, source)),
     log: options.log ?? quietLog,
   };
   return ctx;

@@ -11,6 +11,7 @@ import {
   Migrator,
   PostgresAdapter,
 } from "kysely";
+import { webMigration } from "./web-migration.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: migrations run against a schema that is still being built.
 type AnyDb = Kysely<any>;
@@ -82,7 +83,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   "0001_core": core,
   // 0002_key_lifecycle: API-key lifecycle (push devices, audit log, last use).
   // 0003_ldap: per-organization LDAP account creation.
-  // 0004_web: web sessions, one-time tokens, password resets.
+  "0004_web": webMigration,
 };
 
 class InCodeProvider implements MigrationProvider {

@@ -13,6 +13,7 @@ import {
   type UserStore,
 } from "../domain/ports.js";
 import type { Database, RealmPatch, RealmRow, UserPatch, UserRow } from "./schema.js";
+import { KyselyOneTimeTokenStore, KyselySessionStore } from "./web-stores.js";
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -254,6 +255,8 @@ export function createStores(db: Db): Stores {
   return {
     realms: new KyselyRealmStore(db),
     users: new KyselyUserStore(db),
+    sessions: new KyselySessionStore(db),
+    oneTimeTokens: new KyselyOneTimeTokenStore(db),
     transaction: (work) =>
       db.isTransaction
         ? work(createStores(db))

@@ -32,7 +32,7 @@ export const ENDPOINTS: EndpointUnderTest[] = [
   { path: "/api/v1/server_settings", methods: ["GET", "HEAD"], params: [], plain405: true },
   { path: "/api/v1/users/me", methods: ["GET", "HEAD"], params: [] },
   { path: "/api/v1/no_such_endpoint", methods: [], params: ["api_key"], unknown: true },
-  { path: "/json/fetch_api_key", methods: [], params: ["password"], unknown: true },
+  { path: "/json/fetch_api_key", methods: ["POST"], params: ["password"] },
   { path: "/json/users/me", methods: [], params: [], unknown: true },
   { path: "/not-api/at-all", methods: [], params: [], unknown: true },
 ];

@@ -1,0 +1,31 @@
+// Helpers the pages share: the CSRF token and JSON calls in Zulip's envelope.
+export function csrfToken() {
+  return document.querySelector('meta[name="csrf-token"]')?.getAttribute("content") ?? "";
+}
+
+/** POSTs a form to a /json endpoint with the session and CSRF token; resolves to the JSON body. */
+export async function postJson(url, fields, headers = {}) {
+  const response = await fetch(url, {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "content-type": "application/x-www-form-urlencoded", "x-csrf-token": csrfToken(), ...headers },
+    body: new URLSearchParams(fields).toString(),
+  });
+  let body;
+  try {
+    body = await response.json();
+  } catch {
+    body = { result: "error", msg: `The server answered ${response.status}.` };
+  }
+  return { ok: response.ok && body.result === "success", status: response.status, body };
+}
+
+export function showError(element, message) {
+  element.textContent = message;
+  element.hidden = false;
+}
+
+export function clearError(element) {
+  element.textContent = "";
+  element.hidden = true;
+}
