@@ -106,7 +106,8 @@ export async function makeTestServer(options: TestServerOptions = {}): Promise<T
     secrets: generateSecrets(),
     hasher,
     clock,
-    ...(config.email.smtp === null ? { mailer } : {}),
+    // Tests that name an SMTP server or an outbox folder get the real transport.
+    ...(config.email.smtp === null && options.env?.LATCHKEY_EMAIL_OUTBOX === undefined ? { mailer } : {}),
   });
   const app = await buildApp({ config, ctx });
   const realm = await createRealm(ctx, { subdomain: "", name: "Zulip Dev", description: "A test organization." });
