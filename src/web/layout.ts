@@ -40,6 +40,7 @@ export function renderPage(options: PageOptions): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 ${csrfToken === undefined ? "" : html`<meta name="csrf-token" content="${csrfToken}">`}
 <title>${title}${realmName ? ` · ${realmName}` : ""}</title>
+<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/static/app.css">
 ${scripts.map((s) => html`<script type="module" src="/static/${s}"></script>`)}
 </head>

@@ -51,7 +51,7 @@ export function loginPage(o: LoginFormOptions): string {
     : html`<p>Password authentication is disabled in this organization.</p>`;
   const dev =
     o.devUsers && o.devUsers.length > 0
-      ? html`<section class="card" aria-labelledby="dev-login-title">
+      ? html`<section class="card narrow" aria-labelledby="dev-login-title">
           <h2 id="dev-login-title">Development login</h2>
           <p class="muted">Development mode only: log in as a demo user without a password.</p>
           <ul class="dev-users">
