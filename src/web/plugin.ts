@@ -157,6 +157,10 @@ async function webPlugin(app: FastifyInstance, { ctx, config, restAuth }: WebOpt
 
   // CSRF failures in Zulip's words: JSON for /json, a page for forms.
   app.setErrorHandler((err: FastifyError, request, reply) => {
+    if (err instanceof ZulipError && !request.url.startsWith("/json/") && err.status < 500) {
+      // A page (the per-address limit on a form post, say): the message as a page, not JSON.
+      return sendHtml(reply.headers(err.headers), err.status, messagePage("Error", err.message));
+    }
     if (err.code !== "FST_CSRF_MISSING_SECRET" && err.code !== "FST_CSRF_INVALID_TOKEN") throw err;
     const token = field(request, "_csrf") ?? request.headers["x-csrf-token"];
     const reason =
@@ -335,11 +339,11 @@ async function webPlugin(app: FastifyInstance, { ctx, config, restAuth }: WebOpt
 
   for (const url of ["/login/", "/login", "/accounts/login/"]) {
     app.get(url, loginGet);
-    app.post(url, { preHandler: csrfCheck }, loginPost);
+    app.post(url, { preHandler: csrfCheck, config: { limitByAddress: true } }, loginPost);
   }
 
   if (config.mode === "development") {
-    app.post("/accounts/login/dev/", { preHandler: csrfCheck }, async (request, reply) => {
+    app.post("/accounts/login/dev/", { preHandler: csrfCheck, config: { limitByAddress: true } }, async (request, reply) => {
       const realm = await requireHostRealm(request, reply);
       if (realm === null) return reply;
       const otps = readOtps(field(request, "mobile_flow_otp"), field(request, "desktop_flow_otp"));
@@ -460,7 +464,7 @@ async function webPlugin(app: FastifyInstance, { ctx, config, restAuth }: WebOpt
       }),
     );
   });
-  app.post("/accounts/password/reset/", { preHandler: csrfCheck }, async (request, reply) => {
+  app.post("/accounts/password/reset/", { preHandler: csrfCheck, config: { limitByAddress: true } }, async (request, reply) => {
     const realm = await requireHostRealm(request, reply);
     if (realm === null) return reply;
     const email = (field(request, "email") ?? "").trim();
@@ -514,39 +518,43 @@ async function webPlugin(app: FastifyInstance, { ctx, config, restAuth }: WebOpt
       }),
     );
   });
-  app.post("/accounts/password/reset/confirm/", { preHandler: csrfCheck }, async (request, reply) => {
-    const realm = await requireHostRealm(request, reply);
-    if (realm === null) return reply;
-    const token = field(request, "token") ?? "";
-    const user = await userForResetToken(ctx, token);
-    if (user === null || user.realmId !== realm.id) return invalidLink(reply, realm);
-    const outcome = await completePasswordReset(
-      ctx,
-      token,
-      field(request, "new_password1") ?? "",
-      field(request, "new_password2") ?? "",
-    );
-    if (!outcome.ok) {
-      if (outcome.problem === RESET_LINK_INVALID) return invalidLink(reply, realm);
+  app.post(
+    "/accounts/password/reset/confirm/",
+    { preHandler: csrfCheck, config: { limitByAddress: true } },
+    async (request, reply) => {
+      const realm = await requireHostRealm(request, reply);
+      if (realm === null) return reply;
+      const token = field(request, "token") ?? "";
+      const user = await userForResetToken(ctx, token);
+      if (user === null || user.realmId !== realm.id) return invalidLink(reply, realm);
+      const outcome = await completePasswordReset(
+        ctx,
+        token,
+        field(request, "new_password1") ?? "",
+        field(request, "new_password2") ?? "",
+      );
+      if (!outcome.ok) {
+        if (outcome.problem === RESET_LINK_INVALID) return invalidLink(reply, realm);
+        return sendHtml(
+          reply,
+          400,
+          newPasswordPage({
+            realmName: realm.name,
+            csrfToken: reply.generateCsrf(),
+            token,
+            email: user.deliveryEmail,
+            hasPassword: user.passwordHash !== null,
+            error: outcome.problem,
+          }),
+        );
+      }
       return sendHtml(
         reply,
-        400,
-        newPasswordPage({
-          realmName: realm.name,
-          csrfToken: reply.generateCsrf(),
-          token,
-          email: user.deliveryEmail,
-          hasPassword: user.passwordHash !== null,
-          error: outcome.problem,
-        }),
+        200,
+        messagePage("Password changed", html`Your password has been changed. <a href="/login/">Log in</a> with it.`, realm.name),
       );
-    }
-    return sendHtml(
-      reply,
-      200,
-      messagePage("Password changed", html`Your password has been changed. <a href="/login/">Log in</a> with it.`, realm.name),
-    );
-  });
+    },
+  );
 
   // The /json endpoints: session (with CSRF on state-changing methods) or Basic.
   const authenticateJson = makeSessionAuthenticator(ctx, restAuth);

@@ -189,3 +189,35 @@ test("sessions expire after two weeks", async (t) => {
   server.clock.advance(14 * 24 * 3600 + 1);
   assert.equal((await browser.get("/settings/account")).statusCode, 302);
 });
+
+test("form posts count against the per-address limit, answered as a page", async (t) => {
+  const server = await makeTestServer({ env: { LATCHKEY_RATE_LIMIT_IP: "60:3" } });
+  t.after(() => server.close());
+  const browser = new InjectBrowser(server.app);
+  const _csrf = await browser.csrfFrom("/login/");
+  for (let i = 0; i < 3; i++) await browser.post("/login/", { _csrf, username: `u${i}@zulip.com`, password: "x" });
+  const res = await browser.post("/login/", { _csrf, username: "iago@zulip.com", password: PASSWORD });
+  assert.equal(res.statusCode, 429);
+  assert.match(String(res.headers["content-type"]), /^text\/html/);
+  assert.match(res.body, /API usage exceeded rate limit/);
+  assert.ok(res.headers["retry-after"]);
+});
+
+test("where the organization maps LDAP usernames, the field asks for an LDAP username", async (t) => {
+  const server = await makeTestServer();
+  t.after(() => server.close());
+  // Only the login page's wording is under test here; the LDAP tests use a real directory.
+  server.ctx.ldap = {
+    name: "ldap",
+    configured: true,
+    requiresEmailUsernames: false,
+    authenticate: async () => null,
+  };
+  await server.ctx.stores.realms.update(server.realm.id, { authMethods: { ldap: true } });
+  const res = await server.app.inject({ method: "GET", url: "/login/", headers: { host: "testserver" } });
+  assert.match(res.body, /<label for="id_username">LDAP username<\/label>/);
+  assert.match(res.body, /id="id_username" name="username" type="text"/);
+  // A plain username is not refused as a malformed email.
+  const login = await new InjectBrowser(server.app).login("hamlet", "wrong");
+  assert.equal(pageError(login.body), "Your username or password is incorrect");
+});
