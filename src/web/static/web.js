@@ -4,9 +4,14 @@ export function csrfToken() {
 }
 
 /** POSTs a form to a /json endpoint with the session and CSRF token; resolves to the JSON body. */
-export async function postJson(url, fields, headers = {}) {
+export function postJson(url, fields, headers = {}) {
+  return callJson("POST", url, fields, headers);
+}
+
+/** Calls a /json endpoint with a form body, the session and the CSRF token. */
+export async function callJson(method, url, fields, headers = {}) {
   const response = await fetch(url, {
-    method: "POST",
+    method,
     credentials: "same-origin",
     headers: { "content-type": "application/x-www-form-urlencoded", "x-csrf-token": csrfToken(), ...headers },
     body: new URLSearchParams(fields).toString(),
