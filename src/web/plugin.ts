@@ -73,6 +73,13 @@ export const CONTENT_SECURITY_POLICY = [
   "base-uri 'none'",
 ].join("; ");
 
+const API_PATH = /^\/(api|json)(\/|$)/i;
+
+/** The path as the client sent it, doubled slashes collapsed. */
+function sentPath(request: FastifyRequest): string {
+  return (request.url.split("?", 1)[0] ?? "").replace(/\/{2,}/g, "/");
+}
+
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
 const OTP_BOTH = "Can't use both mobile_flow_otp and desktop_flow_otp together.";
@@ -141,6 +148,10 @@ async function webPlugin(app: FastifyInstance, { ctx, config, restAuth }: WebOpt
   app.decorateRequest("webSession", null);
 
   app.addHook("onRequest", async (request, reply) => {
+    // `/json/x/../..` reaches a page's route; a path sent under /api or /json gets JSON or nothing.
+    if (API_PATH.test(sentPath(request)) && !(request.routeOptions.url ?? "").startsWith("/json/")) {
+      throw new ZulipError("Not Found", { status: 404 });
+    }
     reply.header("content-security-policy", CONTENT_SECURITY_POLICY);
     reply.header("x-content-type-options", "nosniff");
     reply.header("x-frame-options", "DENY");
@@ -156,8 +167,12 @@ async function webPlugin(app: FastifyInstance, { ctx, config, restAuth }: WebOpt
   });
 
   // CSRF failures in Zulip's words: JSON for /json, a page for forms.
+  // Routes are matched ignoring doubled slashes and dot segments, so both the route's pattern and
+  // the path as sent decide whether an answer must be in the JSON envelope.
+  const isJson = (request: FastifyRequest) =>
+    (request.routeOptions.url ?? "").startsWith("/json/") || API_PATH.test(sentPath(request));
   app.setErrorHandler((err: FastifyError, request, reply) => {
-    if (err instanceof ZulipError && !request.url.startsWith("/json/") && err.status < 500) {
+    if (err instanceof ZulipError && !isJson(request) && err.status < 500) {
       // A page (the per-address limit on a form post, say): the message as a page, not JSON.
       return sendHtml(reply.headers(err.headers), err.status, messagePage("Error", err.message));
     }
@@ -170,7 +185,7 @@ async function webPlugin(app: FastifyInstance, { ctx, config, restAuth }: WebOpt
           ? "CSRF token missing."
           : "CSRF token incorrect.";
     request.log.info({ reason }, "csrf check failed");
-    if (request.url.startsWith("/json/")) {
+    if (isJson(request)) {
       throw new ZulipError(`CSRF error: ${reason}`, { status: 403, code: "CSRF_FAILED", data: { reason } });
     }
     return sendHtml(

@@ -395,7 +395,9 @@ export function checkAnswer(request: HostileRequest, res: LightMyRequestResponse
     assert.equal(res.statusCode, 413, `${where}: an oversized body must be refused as too large`);
     assert.equal((res.json() as { code?: string }).code, "REQUEST_TOO_LARGE");
   }
-  const path = (request.url.split(/[?#]/, 1)[0] as string).replace(/\/{2,}/g, "/");
+  // Dot segments (`/json/x/%2e%2e/%2e%2e`) resolve before routing, as URL parsers resolve them:
+  // such a request is for the resolved path.
+  const path = new URL((request.url.split(/[?#]/, 1)[0] as string).replace(/\/{2,}/g, "/"), "http://testserver").pathname;
   if (!/^\/(api|json)(\/|$)/i.test(path)) return;
   if (request.method === "HEAD") return;
   if (res.statusCode === 405 && request.endpoint.plain405) {

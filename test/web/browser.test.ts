@@ -56,7 +56,7 @@ test("log in, get the API key, copy it and download the zuliprc", async (t) => {
   await page.goto(`${server.origin}/login/`);
   await screenshot(page, "01-login");
   await logIn(page, server, "iago@zulip.com", "wrong password");
-  assert.equal(await page.getByRole("alert").textContent(), "Your username or password is incorrect");
+  await page.getByRole("alert").filter({ hasText: "Your username or password is incorrect" }).waitFor();
   await screenshot(page, "02-login-error");
 
   await logIn(page, server, "iago@zulip.com", PASSWORD);
@@ -159,7 +159,7 @@ test("reset a forgotten password from the email in the outbox", async (t) => {
   await page.getByLabel("New password", { exact: true }).fill("password1");
   await page.getByLabel("Confirm new password").fill("password1");
   await page.getByRole("button", { name: "Set password" }).click();
-  assert.equal(await page.getByRole("alert").textContent(), "The password is too weak.");
+  await page.getByRole("alert").filter({ hasText: "The password is too weak." }).waitFor();
   await screenshot(page, "11-new-password-too-weak");
   const fresh = "violet tram 91 oboe lantern";
   await page.getByLabel("New password", { exact: true }).fill(fresh);
