@@ -103,14 +103,12 @@ test("a wrong key, another user's key, and the email in another case", async () 
 });
 
 test("a deactivated user cannot log in: USER_DEACTIVATED", async () => {
-  const { user } = await import("../../src/domain/directory.js").then((d) =>
-    d.createAccount(server.ctx, {
-      realmId: server.realm.id,
-      email: "othello@zulip.com",
-      fullName: "Othello",
-      password: PASSWORD,
-    }),
-  );
+  const { user } = await createAccount(server.ctx, {
+    realmId: server.realm.id,
+    email: "othello@zulip.com",
+    fullName: "Othello",
+    password: PASSWORD,
+  });
   await setAccountActive(server.ctx, user.id, false);
   const z = await zulipInit({ username: "othello@zulip.com", password: PASSWORD, realm: server.url });
   assert.equal(z.config.apiKey, undefined);
