@@ -5,7 +5,7 @@
  * following changes to users and organizations.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -15,6 +15,7 @@ import { createContext } from "../../src/context.js";
 import { generateApiKey } from "../../src/domain/api-key.js";
 import { createAccount, createRealm, setAccountActive, setRealmDeactivated } from "../../src/domain/directory.js";
 import { BOT_TYPE, ROLE } from "../../src/domain/model.js";
+import { parseBasicCredentials } from "../../src/http/basic-credentials.js";
 import { generateSecrets } from "../../src/secrets.js";
 import { syncKeyCache } from "../../src/store/cache-sync.js";
 import { openDatabase } from "../../src/store/database.js";
@@ -66,7 +67,8 @@ test("users/me: 200 with Zulip's own-user fields for a good key", async (t) => {
     is_bot: false,
     timezone: "",
     is_active: true,
-    date_joined: "2026-01-01T00:00:00.000000+00:00",
+    // Python's isoformat() leaves out a zero fraction.
+    date_joined: "2026-01-01T00:00:00+00:00",
     profile_data: {},
     max_message_id: -1,
   });
@@ -81,6 +83,54 @@ test("users/me: 200 with Zulip's own-user fields for a good key", async (t) => {
   const withParams = json(await me(server, basic("iago@zulip.com", keyOf(server)), { url: `${ME}?b=1&a=2` }));
   assert.deepEqual(withParams.ignored_parameters_unsupported, ["a", "b"]);
   assert.equal(withParams.user_id, server.iago.id);
+});
+
+test("date_joined is Python's isoformat() of the join time, with microseconds when there are any", async (t) => {
+  const server = await makeTestServer();
+  t.after(() => server.close());
+  server.clock.ms = Date.UTC(2024, 1, 29, 23, 59, 58, 7);
+  const { apiKey } = await createAccount(server.ctx, {
+    realmId: server.realm.id,
+    email: "leap@zulip.com",
+    fullName: "Leap",
+    password: null,
+  });
+  const body = json(await me(server, basic("leap@zulip.com", apiKey)));
+  assert.equal(body.date_joined, "2024-02-29T23:59:58.007000+00:00");
+});
+
+test("Basic credentials decode exactly as CPython's base64.b64decode(...).decode().split(':') does", async (t) => {
+  const server = await makeTestServer();
+  t.after(() => server.close());
+  const file = JSON.parse(readFileSync(join(import.meta.dirname, "basic-vectors.json"), "utf8")) as {
+    vectors: [string, [string, string] | null][];
+  };
+  assert.ok(file.vectors.length > 400);
+  for (const [input, expected] of file.vectors) {
+    let got: [string, string] | null;
+    try {
+      const { role, apiKey } = parseBasicCredentials(`Basic ${input}`);
+      got = [role, apiKey];
+    } catch {
+      got = null;
+    }
+    assert.deepEqual(got, expected, JSON.stringify(input));
+  }
+  // Over HTTP, a refused header and a readable one with a bad key say different things.
+  const key = keyOf(server);
+  for (const [input, expected] of file.vectors.slice(0, 60)) {
+    const res = await me(server, `Basic ${input}`);
+    assert.equal(res.statusCode, 401, input);
+    if (expected === null) assert.equal(json(res).msg, "Invalid authorization header for basic auth", input);
+    else assert.notEqual(json(res).msg, "Invalid authorization header for basic auth", input);
+  }
+  // A well-formed header with characters Python skips still authenticates.
+  const encoded = b64(`iago@zulip.com:${key}`);
+  assert.equal((await me(server, `Basic ${encoded.slice(0, 4)}-${encoded.slice(4, 12)}_${encoded.slice(12)}`)).statusCode, 200);
+  // Decoding stops at the first complete padding: what follows it is ignored.
+  const padded = b64(`iago@zulip.com:${key}`);
+  assert.ok(padded.endsWith("="));
+  assert.equal((await me(server, `Basic ${padded}${b64("junk")}`)).statusCode, 200);
 });
 
 test("the Basic username is the delivery email, matched case-insensitively and trimmed; the key is trimmed", async (t) => {
