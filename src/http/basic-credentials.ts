@@ -1,6 +1,8 @@
 /**
  * Strict HTTP Basic parsing with Zulip's exact errors (§5.2 `get_basic_credentials`).
  */
+
+import { pythonSplit } from "../domain/python-text.js";
 import { MESSAGES, unauthorizedBasic, ZulipError } from "../errors.js";
 
 export interface BasicCredentials {
@@ -10,7 +12,8 @@ export interface BasicCredentials {
 
 const WELL_FORMED = /^[A-Za-z0-9+/]*={0,2}$/;
 const NON_ASCII = /[^\x00-\x7f]/;
-const utf8 = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM keeps a leading U+FEFF, as Python's bytes.decode() does.
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** Each ASCII code's value in the base64 alphabet, or -1. */
 const BASE64_VALUE = new Int8Array(128).fill(-1);
@@ -73,7 +76,7 @@ export function decodeBase64Leniently(text: string): Buffer | null {
  * scheme is not Basic and 401 UNAUTHORIZED when the credentials cannot be read.
  */
 export function parseBasicCredentials(header: string): BasicCredentials {
-  const parts = header.trim().split(/\s+/);
+  const parts = pythonSplit(header);
   if (parts.length !== 2) throw unauthorizedBasic(MESSAGES.invalidBasicHeader);
   const [scheme, encoded] = parts as [string, string];
   if (scheme.toLowerCase() !== "basic") throw new ZulipError(MESSAGES.basicRequired);

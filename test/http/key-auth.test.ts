@@ -152,6 +152,27 @@ test("the Basic username is the delivery email, matched case-insensitively and t
   assert.equal((await me(server, `Basic ${encoded.slice(0, 8)}*${encoded.slice(8)}`)).statusCode, 200);
 });
 
+test("whitespace is Python's: the header splits and the key and email strip where str.split()/strip() would", async (t) => {
+  const server = await makeTestServer();
+  t.after(() => server.close());
+  const key = keyOf(server);
+  const encoded = b64(`iago@zulip.com:${key}`);
+  // U+0085 and U+00A0 can arrive as obs-text bytes; Python splits on both.
+  for (const sep of ["\u0085", "\u00a0", "\t", " \t "]) {
+    assert.equal((await me(server, `Basic${sep}${encoded}`)).statusCode, 200, JSON.stringify(sep));
+  }
+  for (const [role, apiKey] of [
+    ["iago@zulip.com\u001c", key],
+    ["\u3000iago@zulip.com", `${key}\u0085`],
+    ["iago@zulip.com", `\u2003${key}\u001f`],
+  ] as const) {
+    assert.equal((await me(server, basic(role, apiKey))).statusCode, 200, JSON.stringify([role, apiKey]));
+  }
+  // U+FEFF is not whitespace to Python, so the key is malformed, and the email does not match.
+  assertUnauthorized(await me(server, basic("iago@zulip.com", `\ufeff${key}`)), "Malformed API key");
+  assertUnauthorized(await me(server, basic("\ufeffiago@zulip.com", key)), "Invalid API key");
+});
+
 test("§5.2: malformed Authorization headers, each with its exact error", async (t) => {
   const server = await makeTestServer();
   t.after(() => server.close());
