@@ -11,7 +11,7 @@ export interface BasicCredentials {
 }
 
 const WELL_FORMED = /^[A-Za-z0-9+/]*={0,2}$/;
-const NON_ASCII = /[^\x00-\x7f]/;
+const NON_ASCII = /[\u0080-\uffff]/;
 // ignoreBOM keeps a leading U+FEFF, as Python's bytes.decode() does.
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
