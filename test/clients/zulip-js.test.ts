@@ -56,6 +56,13 @@ test("a realm given with the /api suffix works the same", async () => {
   assert.equal((await z.users.me.getProfile()).user_id, server.hamlet.id);
 });
 
+test("a realm written with a trailing slash: zulip-js asks for //api/v1/..., which the server accepts", async () => {
+  const z = await zulipInit({ username: "iago@zulip.com", password: PASSWORD, realm: `${server.url}/` });
+  assert.equal(z.config.apiURL, `${server.url}//api/v1`);
+  assert.equal(z.config.apiKey, iagoKey());
+  assert.equal((await z.users.me.getProfile()).user_id, server.iago.id);
+});
+
 test("an existing key without a password: getProfile and callEndpoint", async () => {
   const z = await zulipInit({ username: "iago@zulip.com", apiKey: iagoKey(), realm: server.url });
   assert.equal((await z.users.me.getProfile()).result, "success");
