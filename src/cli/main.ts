@@ -126,7 +126,7 @@ export function buildCli(): Command {
             .filter(([, on]) => on)
             .map(([name]) => name);
           console.log(
-            `${JSON.stringify(r.subdomain)}\t${r.name}\t${realmUrl(config.externalScheme, config.externalHost, r.subdomain)}\t${r.deactivated ? "deactivated" : "active"}\tlogin: ${methods.join(",") || "none"}`,
+            `${JSON.stringify(r.subdomain)}\t${r.name}\t${realmUrl(config.externalScheme, config.externalHost, r.subdomain, config.realmHosts)}\t${r.deactivated ? "deactivated" : "active"}\tlogin: ${methods.join(",") || "none"}`,
           );
         }
       }),

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { buildApp } from "../../src/app.js";
 import { createContext } from "../../src/context.js";
-import { createRealm, setRealmAuthMethods } from "../../src/domain/directory.js";
+import { createAccount, createRealm, setRealmAuthMethods } from "../../src/domain/directory.js";
 import { generateSecrets } from "../../src/secrets.js";
 import { openDatabase } from "../../src/store/database.js";
 import { assertFlutterFields } from "../clients/client-shapes.js";
@@ -204,4 +204,21 @@ test("ROOT_DOMAIN_LANDING_PAGE: the root without an organization answers 400 Sub
   const res = await server.app.inject({ method: "GET", url: "/api/v1/server_settings", headers: { host: "testserver" } });
   assert.equal(res.statusCode, 400);
   assert.deepEqual(json(res), { result: "error", msg: "Subdomain required", code: "BAD_REQUEST" });
+});
+
+test("REALM_HOSTS: the configured host selects the organization, and realm_uri is that host", async (t) => {
+  const server = await makeTestServer({ env: { LATCHKEY_REALM_HOSTS: "lear=chat.lear.example" } });
+  t.after(() => server.close());
+  const lear = await createRealm(server.ctx, { subdomain: "lear", name: "Lear" });
+  await createAccount(server.ctx, { realmId: lear.id, email: "regan@lear.example", fullName: "Regan", password: null });
+  for (const host of ["chat.lear.example", "CHAT.lear.example:8443", "lear.testserver"]) {
+    const body = json(await settings(server, { host }));
+    assert.equal(body.realm_name, "Lear", host);
+    // Clients send fetch_api_key to realm_uri: it must be the host the organization is served at.
+    assert.equal(body.realm_uri, "http://chat.lear.example", host);
+    assert.equal(body.realm_url, "http://chat.lear.example", host);
+  }
+  assert.equal(json(await settings(server)).realm_uri, "http://testserver");
+  const users = json(await server.app.inject({ method: "GET", url: "/api/v1/dev_list_users" }));
+  assert.deepEqual((users.direct_users as unknown[])[1], { email: "regan@lear.example", realm_url: "http://chat.lear.example" });
 });
