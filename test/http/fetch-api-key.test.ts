@@ -12,6 +12,7 @@ import {
   createAccount,
   createRealm,
   setAccountActive,
+  setPassword,
   setRealmAuthMethods,
   setRealmDeactivated,
 } from "../../src/domain/directory.js";
@@ -77,6 +78,35 @@ test("success: 200 with api_key, the delivery email and user_id, for urlencoded,
       payload: "{}",
     }),
   );
+});
+
+test("passwords with form metacharacters and non-ASCII survive every encoding", async (t) => {
+  const server = await makeTestServer();
+  t.after(() => server.close());
+  const password = "a+b c&d=e%f;g\u00e9\u{1F600}";
+  await setPassword(server.ctx, server.iago, password);
+  const fields = { username: "iago@zulip.com", password };
+  assertSuccess(server, await login(server, fields));
+  assertSuccess(server, await server.app.inject({ method: "POST", url: URL, ...multipart(fields) }));
+  assertSuccess(server, await server.app.inject({ method: "POST", url: `${URL}?${new URLSearchParams(fields)}` }));
+  const percent = `username=iago%40zulip.com&password=${encodeURIComponent(password)}`;
+  assertSuccess(
+    server,
+    await server.app.inject({
+      method: "POST",
+      url: URL,
+      payload: percent,
+      headers: { "content-type": "application/x-www-form-urlencoded; charset=utf-8" },
+    }),
+  );
+  // "+" is a space in a form: the literal password with "+" must be percent-encoded.
+  const raw = await server.app.inject({
+    method: "POST",
+    url: URL,
+    payload: `username=iago%40zulip.com&password=${password}`,
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+  });
+  assertError(raw, 401, FAILED);
 });
 
 test("the body wins over the query string when both carry a parameter", async (t) => {
