@@ -16,6 +16,7 @@ import { registerRateLimits } from "./http/plugins/rate-limits.js";
 import "./http/request-state.js";
 import { registerDevLogin } from "./http/routes/dev-login.js";
 import { registerFetchApiKey } from "./http/routes/fetch-api-key.js";
+import { registerKeyLifecycle } from "./http/routes/key-lifecycle.js";
 import { registerServerSettings } from "./http/routes/server-settings.js";
 import { registerUsersMe } from "./http/routes/users-me.js";
 
@@ -128,6 +129,7 @@ export async function buildApp({ config, ctx, logger = false }: BuildAppOptions)
   registerFetchApiKey(app, ctx);
   registerServerSettings(app, ctx, config);
   registerUsersMe(app, config, authenticate);
+  registerKeyLifecycle(app, ctx, authenticate);
   if (config.mode === "development") registerDevLogin(app, ctx, realmUrlOf);
 
   return app;

@@ -31,6 +31,10 @@ export const ENDPOINTS: EndpointUnderTest[] = [
   { path: "/api/v1/dev_list_users", methods: ["GET", "HEAD"], params: [] },
   { path: "/api/v1/server_settings", methods: ["GET", "HEAD"], params: [], plain405: true },
   { path: "/api/v1/users/me", methods: ["GET", "HEAD"], params: [] },
+  { path: "/api/v1/users/me/api_key/regenerate", methods: ["POST"], params: [] },
+  { path: "/json/users/me/api_key/regenerate", methods: [], params: [], unknown: true },
+  { path: "/api/v1/users/me/apns_device_token", methods: ["POST", "DELETE"], params: ["token", "appid"] },
+  { path: "/api/v1/users/me/android_gcm_reg_id", methods: ["POST", "DELETE"], params: ["token"] },
   { path: "/api/v1/no_such_endpoint", methods: [], params: ["api_key"], unknown: true },
   { path: "/json/fetch_api_key", methods: [], params: ["password"], unknown: true },
   { path: "/json/users/me", methods: [], params: [], unknown: true },
@@ -116,6 +120,8 @@ const paramName = (endpoint: EndpointUnderTest): fc.Arbitrary<string> =>
         "otp",
         "api_key",
         "client",
+        "token",
+        "appid",
       ),
     },
     { weight: 1, arbitrary: fc.string({ unit: "binary", maxLength: 12 }) },
@@ -413,6 +419,17 @@ export function checkAnswer(request: HostileRequest, res: LightMyRequestResponse
 }
 
 /**
+ * Puts the test accounts' original keys back after a successful regeneration, so that the
+ * requests generated with them keep reaching the endpoints behind authentication.
+ */
+async function restoreKeys(server: TestServer): Promise<void> {
+  for (const [userId, key] of server.keys) {
+    await server.ctx.stores.users.replaceApiKey(userId, server.ctx.vault.seal(key));
+    server.ctx.keyCache.invalidate({ kind: "user", userId });
+  }
+}
+
+/**
  * Sends `request`, checks the answer and, for a rejected request, that the database did not
  * change. Returns the snapshot to compare the next request with.
  */
@@ -423,6 +440,7 @@ export async function sendAndCheck(server: TestServer, request: HostileRequest, 
   const options = { method: request.method, url: request.url, headers: request.headers, remoteAddress: "198.51.100.9" };
   const res = await server.app.inject(request.payload === undefined ? options : { ...options, payload: request.payload });
   checkAnswer(request, res);
+  if (res.statusCode === 200 && /api_key\/regenerate/.test(request.url)) await restoreKeys(server);
   const after = await snapshotDatabase(server.database);
   if (res.statusCode >= 400) assert.equal(after, before, `${request.method} ${request.url} was refused but changed the database`);
   return after;
