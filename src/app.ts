@@ -14,6 +14,7 @@ import { registerBodyParsers } from "./http/plugins/body-parsers.js";
 import { registerErrorEnvelope, sendFrameworkError } from "./http/plugins/error-envelope.js";
 import { registerRateLimits } from "./http/plugins/rate-limits.js";
 import "./http/request-state.js";
+import { registerBotRoutes } from "./http/routes/bots.js";
 import { registerDevLogin } from "./http/routes/dev-login.js";
 import { registerFetchApiKey } from "./http/routes/fetch-api-key.js";
 import { registerKeyLifecycle } from "./http/routes/key-lifecycle.js";
@@ -130,6 +131,7 @@ export async function buildApp({ config, ctx, logger = false }: BuildAppOptions)
   registerServerSettings(app, ctx, config);
   registerUsersMe(app, config, authenticate);
   registerKeyLifecycle(app, ctx, authenticate);
+  registerBotRoutes(app, { ctx, config, prefix: "/api/v1", authenticate });
   if (config.mode === "development") registerDevLogin(app, ctx, realmUrlOf);
 
   return app;

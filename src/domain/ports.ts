@@ -36,6 +36,12 @@ export interface NewUser {
   passwordHash: string | null;
   apiKey: SealedKey;
   timezone?: string;
+  defaultAllPublicStreams?: boolean;
+}
+
+/** A bot with the settings only bots have. */
+export interface BotUser extends User {
+  defaultAllPublicStreams: boolean;
 }
 
 export interface UserChanges {
@@ -64,7 +70,7 @@ export interface UserStore {
    */
   replaceApiKey(id: number, key: SealedKey, expectedDigest?: string): Promise<boolean>;
   /** A realm's bots owned by `ownerId`, by date joined (active ones only unless asked). */
-  listBotsOwnedBy(ownerId: number, includeInactive?: boolean): Promise<User[]>;
+  listBotsOwnedBy(ownerId: number, includeInactive?: boolean): Promise<BotUser[]>;
   /** Whether an active account in the realm has exactly this full name (Zulip's `check_bot_name_available`). */
   activeFullNameExists(realmId: number, fullName: string): Promise<boolean>;
 }

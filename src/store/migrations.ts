@@ -116,8 +116,11 @@ const keyLifecycle: Migration = {
       .addColumn("token_sealed", "text", (c) => c.notNull())
       .execute();
     await db.schema.createIndex("bot_services_bot").on("bot_services").column("bot_user_id").execute();
+
+    await db.schema.alterTable("users").addColumn("default_all_public_streams", "integer", flag(0)).execute();
   },
   async down(db) {
+    await db.schema.alterTable("users").dropColumn("default_all_public_streams").execute();
     await db.schema.dropTable("bot_services").execute();
     await db.schema.dropTable("api_key_last_use").execute();
     await db.schema.dropTable("audit_log").execute();

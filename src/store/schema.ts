@@ -43,6 +43,8 @@ export interface UserTable {
   enable_login_emails: Generated<number>;
   twenty_four_hour_time: Generated<number>;
   avatar_version: Generated<number>;
+  /** Bots: whether the bot follows every public channel (Zulip's field; stored, not acted on). */
+  default_all_public_streams: Generated<number>;
 }
 
 /** A mobile device's push token (Zulip's `PushDeviceToken`); kind 1 is APNs, 2 is FCM. */

@@ -3,6 +3,7 @@ import type { Kysely, Transaction } from "kysely";
 import type { SealedKey } from "../domain/api-key.js";
 import { emailKey, type Realm, type User } from "../domain/model.js";
 import {
+  type BotUser,
   DuplicateError,
   type NewRealm,
   type NewUser,
@@ -221,6 +222,7 @@ class KyselyUserStore implements UserStore {
           api_key_sealed: user.apiKey.sealed,
           date_joined: now,
           timezone: user.timezone ?? "",
+          default_all_public_streams: bit(user.defaultAllPublicStreams ?? false),
         })
         .returning(USER_COLUMNS)
         .executeTakeFirstOrThrow();
@@ -260,11 +262,15 @@ class KyselyUserStore implements UserStore {
     }
   }
 
-  async listBotsOwnedBy(ownerId: number, includeInactive = false): Promise<User[]> {
-    let query = this.select().where("bot_owner_id", "=", ownerId).where("is_bot", "=", 1);
+  async listBotsOwnedBy(ownerId: number, includeInactive = false): Promise<BotUser[]> {
+    let query = this.db
+      .selectFrom("users")
+      .select([...USER_COLUMNS, "default_all_public_streams"])
+      .where("bot_owner_id", "=", ownerId)
+      .where("is_bot", "=", 1);
     if (!includeInactive) query = query.where("is_active", "=", 1);
     const rows = await query.orderBy("date_joined").orderBy("id").execute();
-    return rows.map(toUser);
+    return rows.map((row) => ({ ...toUser(row), defaultAllPublicStreams: row.default_all_public_streams === 1 }));
   }
 
   async activeFullNameExists(realmId: number, fullName: string): Promise<boolean> {
