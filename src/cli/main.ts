@@ -25,6 +25,7 @@ import { closeOnSignals, startServer } from "../server.js";
 import { syncKeyCache } from "../store/cache-sync.js";
 import { openDatabase } from "../store/database.js";
 import { closeRedis, openRedis } from "../store/redis.js";
+import { registerLifecycleCommands } from "./lifecycle-commands.js";
 import { readPassword } from "./password-input.js";
 
 function parseSwitch(value: string): boolean {
@@ -237,6 +238,7 @@ export function buildCli(): Command {
         console.log(`Password changed for ${u.deliveryEmail}.`);
       }),
     );
+  registerLifecycleCommands(program, { withContext, devOption, realmOption });
   return program;
 }
 
