@@ -49,6 +49,8 @@ export interface Config {
   keyCacheSize: number;
   bodyLimit: number;
   logLevel: string;
+  /** Record each API key's last use (time, address, client), at most once a minute per key. */
+  trackKeyUse: boolean;
 }
 
 export class ConfigError extends Error {
@@ -198,5 +200,6 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
     keyCacheSize: readInt(env, "LATCHKEY_KEY_CACHE_SIZE", 10000, 0, 10_000_000),
     bodyLimit: readInt(env, "LATCHKEY_BODY_LIMIT", 1024 * 1024, 1024, 100 * 1024 * 1024),
     logLevel: readString(env, "LATCHKEY_LOG_LEVEL", "info"),
+    trackKeyUse: readBool(env, "LATCHKEY_TRACK_KEY_USE", true),
   };
 }

@@ -55,6 +55,7 @@ export const ENDPOINTS: EndpointUnderTest[] = [
   { path: "/api/v1/bots/2/api_key/regenerate", methods: ["POST"], params: [] },
   { path: "/api/v1/bots/x/api_key", methods: [], params: [], unknown: true },
   { path: "/api/v1/users/2/reactivate", methods: ["POST"], params: [] },
+  { path: "/api/v1/latchkey/api_key/last_use", methods: ["GET", "HEAD"], params: [] },
   { path: "/api/v1/no_such_endpoint", methods: [], params: ["api_key"], unknown: true },
   { path: "/json/fetch_api_key", methods: [], params: ["password"], unknown: true },
   { path: "/json/users/me", methods: [], params: [], unknown: true },
@@ -410,6 +411,9 @@ export async function snapshotDatabase(database: DatabaseHandle): Promise<string
           where table_schema = current_schema() order by table_name`.execute(database.db);
   const out: Record<string, unknown[]> = {};
   for (const { name } of tables.rows) {
+    // A key's last use is recorded whatever the answer, in the background: a refused request
+    // that carried a valid key still used it.
+    if (name === "api_key_last_use") continue;
     const rows = await sql<Record<string, unknown>>`select * from ${sql.table(name)}`.execute(database.db);
     out[name] = rows.rows.map((row) => JSON.stringify(row)).sort();
   }
