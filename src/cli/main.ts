@@ -5,6 +5,8 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { ConfigError, loadConfig, type Mode } from "../config.js";
 import { createContext } from "../context.js";
+import { CLI_SOURCE } from "../domain/audit.js";
+import { changeActivation } from "../domain/bots.js";
 import type { Context } from "../domain/context.js";
 import {
   createAccount,
@@ -12,7 +14,6 @@ import {
   DirectoryError,
   requireRealm,
   requireUser,
-  setAccountActive,
   setPassword,
   setRealmAuthMethods,
   setRealmDeactivated,
@@ -220,7 +221,7 @@ export function buildCli(): Command {
       .action(async (email: string, opts) =>
         withContext(opts, async (ctx) => {
           const u = await requireUser(ctx, await requireRealm(ctx, opts.realm), email);
-          await setAccountActive(ctx, u.id, active);
+          await changeActivation(ctx, u, active, null, CLI_SOURCE);
           console.log(`${u.deliveryEmail} is now ${active ? "active" : "deactivated"}.`);
         }),
       );

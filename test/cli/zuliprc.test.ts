@@ -14,10 +14,10 @@ import { main } from "../../src/cli/main.js";
 import { createContext } from "../../src/context.js";
 import { createBot } from "../../src/domain/bots.js";
 import { createAccount, createRealm } from "../../src/domain/directory.js";
-import { regenerateApiKey } from "../../src/domain/key-lifecycle.js";
 import { BOT_TYPE, ROLE } from "../../src/domain/model.js";
 import { renderZuliprc, zuliprcFor } from "../../src/domain/zuliprc.js";
 import { loadOrCreateSecrets } from "../../src/secrets.js";
+import { syncKeyCache } from "../../src/store/cache-sync.js";
 import { openDatabase } from "../../src/store/database.js";
 import { testConfig } from "../helper.js";
 
@@ -61,8 +61,11 @@ test("zuliprc from the CLI works with zulip-js against a real port, for people a
   const database = await openDatabase(env.LATCHKEY_DATABASE_URL);
   const ctx = createContext({ config, database, secrets: loadOrCreateSecrets(env.LATCHKEY_SECRETS_FILE) });
   const app = await buildApp({ config, ctx });
+  // As `latchkey serve` does: changes the CLI commits reach this server's key cache.
+  const sync = await syncKeyCache(database, ctx.keyCache, ctx.log);
   await app.listen({ port, host: "127.0.0.1" });
   t.after(async () => {
+    await sync.close();
     await app.close();
     await database.close();
     rmSync(dir, { recursive: true, force: true });
@@ -120,7 +123,10 @@ test("zuliprc from the CLI works with zulip-js against a real port, for people a
   assert.equal(botProfile.is_bot, true);
 
   // After a regeneration the printed file has the new key, and the old file stops working.
-  const newKey = await regenerateApiKey(ctx, { user: ann, acting: ann, source });
+  // Over the real port, as a client would.
+  const regenerated = await client.callEndpoint("/users/me/api_key/regenerate", "POST", {});
+  assert.equal(regenerated.result, "success", JSON.stringify(regenerated));
+  const newKey = regenerated.api_key as string;
   const stale = await client.users.me.getProfile();
   assert.equal(stale.result, "error");
   assert.equal(stale.msg, "Invalid API key");
@@ -137,11 +143,30 @@ test("zuliprc from the CLI works with zulip-js against a real port, for people a
   assert.equal(lines.length, 1);
   assert.match(
     lines[0] as string,
-    /^\d{4}-\d\d-\d\dT[\d:.]+Z\tUSER_API_KEY_CHANGED\tby ann@example\.com\ton ann@example\.com\tip 192\.0\.2\.1\tclient test\t\{\}$/,
+    /^\d{4}-\d\d-\d\dT[\d:.]+Z\tUSER_API_KEY_CHANGED\tby ann@example\.com\ton ann@example\.com\tip 127\.0\.0\.1\tclient (\S+)\t\{\}$/,
   );
   const all = await runCli(["audit", "list"]);
   assert.deepEqual(
     all.out.split("\n").map((line) => line.split("\t")[1]),
     ["USER_API_KEY_CHANGED", "USER_CREATED"],
+  );
+
+  // `latchkey user deactivate` takes the person's bots with it, and says so in the audit log.
+  const off = await runCli(["user", "deactivate", "ann@example.com"]);
+  assert.equal(off.code, 0, off.err);
+  const botStale = await (await zulipInit({ zuliprc: botFile })).users.me.getProfile();
+  assert.equal(botStale.msg, "Account is deactivated");
+  const on = await runCli(["user", "reactivate", "ann@example.com"]);
+  assert.equal(on.code, 0, on.err);
+  // Reactivating the owner does not bring the bot back.
+  assert.equal((await (await zulipInit({ zuliprc: botFile })).users.me.getProfile()).msg, "Account is deactivated");
+  const log = await runCli(["audit", "list", "--limit", "3"]);
+  assert.deepEqual(
+    log.out.split("\n").map((line) => line.split("\t").slice(1, 6)),
+    [
+      ["USER_REACTIVATED", "by -", "on ann@example.com", "ip -", "client latchkey-cli"],
+      ["USER_DEACTIVATED", "by -", "on hook-bot@127.0.0.1", "ip -", "client latchkey-cli"],
+      ["USER_DEACTIVATED", "by -", "on ann@example.com", "ip -", "client latchkey-cli"],
+    ],
   );
 });
