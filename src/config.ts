@@ -52,6 +52,8 @@ export interface Config {
   logLevel: string;
   /** LDAP login (`LATCHKEY_LDAP_*`); null when no directory is configured. */
   ldap: LdapConfig | null;
+  /** Record each API key's last use (time, address, client), at most once a minute per key. */
+  trackKeyUse: boolean;
 }
 
 export class ConfigError extends Error {
@@ -202,5 +204,6 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
     bodyLimit: readInt(env, "LATCHKEY_BODY_LIMIT", 1024 * 1024, 1024, 100 * 1024 * 1024),
     logLevel: readString(env, "LATCHKEY_LOG_LEVEL", "info"),
     ldap: parseLdapConfig(env),
+    trackKeyUse: readBool(env, "LATCHKEY_TRACK_KEY_USE", true),
   };
 }
