@@ -1,10 +1,12 @@
 /** Wires the rules to their real parts: database, hasher, secrets, cache, throttles. */
 import type { Redis } from "ioredis";
+import { createLdapBackend } from "./auth/ldap-directory.js";
 import { Argon2Hasher, type PasswordHasher } from "./auth/password-hasher.js";
 import type { Config } from "./config.js";
 import { KeyVault } from "./domain/api-key.js";
 import type { Context, ExternalPasswordBackend } from "./domain/context.js";
 import { KeyCache } from "./domain/key-cache.js";
+import { KeyUseTracker } from "./domain/key-use.js";
 import { notifyNewLogin } from "./domain/login-notification.js";
 import type { Mailer } from "./domain/mailer.js";
 import { type Clock, systemClock } from "./domain/model.js";
@@ -51,12 +53,13 @@ export function createContext(options: ContextOptions): Context {
     const memory = new MemoryRateLimiter(clock);
     return shared ? new FallbackLimiter(shared, memory, clock, log) : memory;
   };
+  const stores = createStores(options.database.db);
   const loginEmails = {
     sendLoginEmails: config.email.sendLoginEmails,
     realmUrl: (realm: { subdomain: string }) => realmUrl(config.externalScheme, config.externalHost, realm.subdomain),
   };
   const ctx: Context = {
-    stores: createStores(options.database.db),
+    stores,
     hasher: options.hasher ?? new Argon2Hasher(config.argon2, config.hashConcurrency, config.hashNice),
     vault: new KeyVault(options.secrets.hmacPepper, options.secrets.keySealingKey),
     keyCache: new KeyCache(config.keyCacheSize),
@@ -68,12 +71,13 @@ export function createContext(options: ContextOptions): Context {
       ip: { limiter: fallBack(), rules: config.ipRateRules },
       passwordReset: { limiter: failClosed(MESSAGES.passwordResetUnavailable), rules: config.passwordResetRateRules },
     },
-    ldap: options.ldap ?? null,
+    ldap: options.ldap ?? (config.ldap === null ? null : createLdapBackend(config.ldap)),
     mailer: options.mailer ?? createMailer(config.email),
     webSecret: options.secrets.sessionSecret,
     // Zulip's email_on_new_login, unless the caller handles logins itself.
     onLogin: options.onLogin ?? ((user, realm, source) => notifyNewLogin(ctx, loginEmails, user, realm, source)),
     log: options.log ?? quietLog,
+    keyUse: config.trackKeyUse ? new KeyUseTracker(stores.keyUses, clock, log) : null,
   };
   return ctx;
 }
