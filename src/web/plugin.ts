@@ -13,6 +13,7 @@ import fastifyStatic from "@fastify/static";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Config } from "../config.js";
 import { generateApiKey } from "../domain/api-key.js";
+import { botDomain } from "../domain/bots.js";
 import type { AuthFlag, Context } from "../domain/context.js";
 import { revealApiKey } from "../domain/directory.js";
 import { isValidEmail } from "../domain/email.js";
@@ -28,12 +29,15 @@ import { encryptForDesktop, isValidOtp, mobileFlowLocation, otpEncryptApiKey } f
 import { completePasswordReset, RESET_LINK_INVALID, requestPasswordReset, userForResetToken } from "../domain/password-reset.js";
 import { realmUrl } from "../domain/realm-host.js";
 import { endSession, hashSecret, resolveSession, SESSION_AGE_MS, startSession } from "../domain/sessions.js";
+import { zuliprcDataUrl, zuliprcFor } from "../domain/zuliprc.js";
 import { ZulipError } from "../errors.js";
 import { registerEndpoint } from "../http/endpoint.js";
 import { readParam } from "../http/params.js";
 import { recordRateDecision } from "../http/plugins/rate-limits.js";
 import { loginSource } from "../http/request-info.js";
+import { registerBotRoutes } from "../http/routes/bots.js";
 import { listOutbox } from "../mail/nodemailer-mailer.js";
+import { type BotEntry, botsSettingsPage } from "./bots-page.js";
 import { html } from "./html.js";
 import { messagePage } from "./layout.js";
 import {
@@ -131,7 +135,6 @@ function sendHtml(reply: FastifyReply, status: number, body: string): FastifyRep
 }
 
 export async function registerWeb(app: FastifyInstance, options: WebOptions): Promise<void> {
-  // biome-ignore lint/nursery/noMisusedPromises: Fastify awaits async plugins.
   await app.register(webPlugin, options);
 }
 
@@ -465,6 +468,42 @@ async function webPlugin(app: FastifyInstance, { ctx, config, restAuth }: WebOpt
     );
   });
 
+  app.get("/settings/bots", async (request, reply) => {
+    const who = await requireLogin(request, reply);
+    if (who === null) return reply;
+    const owned = (await ctx.stores.users.listByRealm(who.realm.id)).filter((u) => u.isBot && u.botOwnerId === who.user.id);
+    const bots: BotEntry[] = [];
+    for (const bot of owned) {
+      const entry: BotEntry = {
+        id: bot.id,
+        fullName: bot.fullName,
+        email: bot.deliveryEmail,
+        botType: bot.botType,
+        isActive: bot.isActive,
+      };
+      if (bot.isActive) {
+        const text = await zuliprcFor(ctx, config, bot);
+        entry.apiKey = /^key=(.*)$/m.exec(text)?.[1] ?? "";
+        entry.token = /^token=(.*)$/m.exec(text)?.[1] ?? null;
+        entry.zuliprcUrl = zuliprcDataUrl(text);
+      }
+      bots.push(entry);
+    }
+    return sendHtml(
+      reply,
+      200,
+      botsSettingsPage({
+        realmName: who.realm.name,
+        csrfToken: reply.generateCsrf(),
+        user: { fullName: who.user.fullName, email: who.user.deliveryEmail },
+        site: realmUrlOf(who.realm),
+        botDomain: botDomain(config, who.realm),
+        bots,
+        canReactivate: isRealmAdmin(who.user),
+      }),
+    );
+  });
+
   // Password reset: request a link, then choose a new password with it.
   app.get("/accounts/password/reset/", async (request, reply) => {
     const realm = await requireHostRealm(request, reply);
@@ -574,13 +613,14 @@ async function webPlugin(app: FastifyInstance, { ctx, config, restAuth }: WebOpt
 
   // The /json endpoints: session (with CSRF on state-changing methods) or Basic.
   const authenticateJson = makeSessionAuthenticator(ctx, restAuth);
-  // biome-ignore lint/nursery/noMisusedPromises: Fastify awaits async plugins.
   await app.register(async (json) => {
     json.addHook("preHandler", (request, reply, done) => {
       if (request.webSession === null || SAFE_METHODS.has(request.method)) return done();
       app.csrfProtection(request, reply, done);
     });
     registerJsonFetchApiKey(json, ctx, authenticateJson);
+    // The bots API (§8) with a session, for Settings → Your bots.
+    registerBotRoutes(json, { ctx, config, prefix: "/json", authenticate: authenticateJson });
   });
 }
 
