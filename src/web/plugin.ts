@@ -30,7 +30,7 @@ import { completePasswordReset, RESET_LINK_INVALID, requestPasswordReset, userFo
 import { realmUrl } from "../domain/realm-host.js";
 import { endSession, hashSecret, resolveSession, SESSION_AGE_MS, startSession } from "../domain/sessions.js";
 import { zuliprcDataUrl, zuliprcFor } from "../domain/zuliprc.js";
-import { ZulipError } from "../errors.js";
+import { MESSAGES, ZulipError } from "../errors.js";
 import { registerEndpoint } from "../http/endpoint.js";
 import { readParam } from "../http/params.js";
 import { recordRateDecision } from "../http/plugins/rate-limits.js";
@@ -370,8 +370,15 @@ async function webPlugin(app: FastifyInstance, { ctx, config, restAuth }: WebOpt
       const flags = new Set<AuthFlag>();
       const username = field(request, "username") ?? "";
       const user = realm.authMethods.dev && isValidEmail(username) ? await findActiveUser(ctx, realm, username, flags) : null;
-      if (user === null || user.isBot)
-        return renderLogin(request, reply, realm, 401, { error: "Your username or password is incorrect", otps });
+      if (user === null || user.isBot) {
+        // dev_fetch_api_key's order (§2): the organization before the account.
+        const error = flags.has("inactive_realm")
+          ? MESSAGES.realmDeactivated
+          : flags.has("inactive_user")
+            ? MESSAGES.userDeactivated
+            : MESSAGES.authenticationFailed;
+        return renderLogin(request, reply, realm, 401, { error, otps });
+      }
       return finishLogin(request, reply, user, realm, otps, field(request, "next"));
     });
 
