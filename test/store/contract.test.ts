@@ -62,6 +62,7 @@ function contract(name: string, open: () => Promise<DatabaseHandle>): void {
         deactivated: false,
         authMethods: { email: true, ldap: false, dev: true },
         dateCreated: NOW,
+        ldapAutoCreate: false,
       });
       const lear = await stores.realms.create(
         { subdomain: "lear", name: "Lear", description: "Desc", authMethods: { email: false, ldap: true } },
