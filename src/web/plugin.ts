@@ -5,6 +5,7 @@
  * and the security headers apply to these routes only, never to the `/api` hot path.
  */
 import { createHmac } from "node:crypto";
+import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import cookie from "@fastify/cookie";
@@ -64,6 +65,7 @@ export const CSRF_COOKIE = "csrftoken";
 export const DESKTOP_TOKEN_MS = 15_000;
 
 const STATIC_ROOT = join(dirname(fileURLToPath(import.meta.url)), "static");
+const requireFrom = createRequire(import.meta.url).resolve;
 
 /** No inline script or style anywhere; `zulip:` is where the mobile flow's form ends up. */
 export const CONTENT_SECURITY_POLICY = [
@@ -203,6 +205,20 @@ async function webPlugin(app: FastifyInstance, { ctx, config, restAuth }: WebOpt
   });
 
   await app.register(fastifyStatic, { root: STATIC_ROOT, prefix: "/static/", index: false, maxAge: 3600_000 });
+  // zxcvbn's browser builds, served from the installed packages, for the new-password form.
+  for (const [name, pkg] of [
+    ["zxcvbn-core", "@zxcvbn-ts/core"],
+    ["zxcvbn-common", "@zxcvbn-ts/language-common"],
+  ] as const) {
+    await app.register(fastifyStatic, {
+      root: join(dirname(requireFrom(`${pkg}/package.json`)), "dist"),
+      prefix: `/static/vendor/${name}/`,
+      allowedPath: (path) => path === "/zxcvbn-ts.min.js",
+      decorateReply: false,
+      index: false,
+      maxAge: 3600_000,
+    });
+  }
 
   const csrfCheck = (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void): void => {
     app.csrfProtection(request, reply, done);

@@ -156,13 +156,17 @@ test("reset a forgotten password from the email in the outbox", async (t) => {
     .first()
     .click();
   await page.getByRole("heading", { name: "Choose a new password" }).waitFor();
+  // The zxcvbn estimate as the user types.
   await page.getByLabel("New password", { exact: true }).fill("password1");
+  await page.getByText("Too weak: easy to guess").waitFor();
   await page.getByLabel("Confirm new password").fill("password1");
   await page.getByRole("button", { name: "Set password" }).click();
   await page.getByRole("alert").filter({ hasText: "The password is too weak." }).waitFor();
   await screenshot(page, "11-new-password-too-weak");
   const fresh = "violet tram 91 oboe lantern";
   await page.getByLabel("New password", { exact: true }).fill(fresh);
+  await page.getByText("Strong password").waitFor();
+  await screenshot(page, "11b-new-password-strong");
   await page.getByLabel("Confirm new password").fill(fresh);
   await page.getByRole("button", { name: "Set password" }).click();
   await page.getByRole("heading", { name: "Password changed" }).waitFor();

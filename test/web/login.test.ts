@@ -246,3 +246,16 @@ test("log lines never show a reset token or a desktop login token", () => {
   assert.equal(redactUrl("/accounts/login/subdomain/AbCdEf0123"), "/accounts/login/subdomain/[redacted]");
   assert.equal(redactUrl("/login/?mobile_flow_otp=00ff"), "/login/?mobile_flow_otp=[redacted]");
 });
+
+test("only zxcvbn's browser builds are served from the packages", async (t) => {
+  const server = await makeTestServer();
+  t.after(() => server.close());
+  const get = (url: string) => server.app.inject({ method: "GET", url, headers: { host: "testserver" } });
+  const core = await get("/static/vendor/zxcvbn-core/zxcvbn-ts.min.js");
+  assert.equal(core.statusCode, 200);
+  assert.match(core.body, /zxcvbnts/);
+  assert.equal((await get("/static/vendor/zxcvbn-common/zxcvbn-ts.min.js")).statusCode, 200);
+  assert.equal((await get("/static/vendor/zxcvbn-core/index.js")).statusCode, 404);
+  assert.equal((await get("/static/vendor/zxcvbn-core/../package.json")).statusCode, 404);
+  assert.equal((await get("/static/app.css")).statusCode, 200);
+});
