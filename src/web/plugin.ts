@@ -113,9 +113,11 @@ function queryValue(request: FastifyRequest, name: string): string | undefined {
 
 /** A local path to go to after logging in; anything else (other hosts, `//x`) is ignored. */
 export function safeNext(next: string | undefined): string {
-  if (next === undefined || !next.startsWith("/") || next.startsWith("//") || next.startsWith("/\\")) return "/settings/account";
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: line breaks and NUL must never reach a Location header.
-  if (/[\r\n\u0000]/.test(next)) return "/settings/account";
+  if (next === undefined || !next.startsWith("/") || next.startsWith("//")) return "/settings/account";
+  // Browsers drop tabs and line breaks and read `\` as `/`, so `/\tevil` or `/\\evil` would leave
+  // the site; control characters must never reach a Location header either.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: those are exactly what is refused.
+  if (/[\s\\\u0000-\u001f\u007f]/.test(next)) return "/settings/account";
   return next;
 }
 

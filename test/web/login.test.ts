@@ -145,6 +145,9 @@ test("next= only redirects within the site", async (t) => {
     ["//evil.example/", "/settings/account"],
     ["https://evil.example/", "/settings/account"],
     ["/\\evil.example", "/settings/account"],
+    ["/\t/evil.example", "/settings/account"],
+    ["/%2F/ok", "/%2F/ok"],
+    ["/settings/bots?x=1", "/settings/bots?x=1"],
   ]) {
     const res = await new InjectBrowser(server.app).login("iago@zulip.com", PASSWORD, { next: next as string });
     assert.equal(res.headers.location, expected, next);
