@@ -156,6 +156,7 @@ test("reset a forgotten password from the email in the outbox", async (t) => {
     .first()
     .click();
   await page.getByRole("heading", { name: "Choose a new password" }).waitFor();
+  await page.waitForLoadState("load");
   // The zxcvbn estimate as the user types.
   await page.getByLabel("New password", { exact: true }).fill("password1");
   await page.getByText("Too weak: easy to guess").waitFor();
@@ -282,6 +283,7 @@ test("manage a bot: add it, copy and rotate its key, download its zuliprc, deact
   await page.getByRole("button", { name: "Create bot" }).click();
   const bot = page.getByRole("listitem", { name: "Weather Bot" });
   await bot.waitFor();
+  await page.waitForLoadState("load");
   await screenshot(page, "18-bots-one-bot");
   const botEmail = `weather-bot@127.0.0.1`;
   const keyField = bot.getByRole("textbox", { name: "API key", exact: true });
@@ -315,10 +317,12 @@ test("manage a bot: add it, copy and rotate its key, download its zuliprc, deact
 
   await bot.getByRole("button", { name: "Deactivate Weather Bot" }).click();
   await page.getByRole("button", { name: "Reactivate Weather Bot" }).waitFor();
+  await page.waitForLoadState("load");
   await screenshot(page, "19-bots-deactivated");
   assert.deepEqual(await tryKey(server, botEmail, rotated), { status: 401, msg: "Account is deactivated" });
   await page.getByRole("button", { name: "Reactivate Weather Bot" }).click();
   await page.getByRole("button", { name: "Deactivate Weather Bot" }).waitFor();
+  await page.waitForLoadState("load");
   assert.equal((await tryKey(server, botEmail, rotated)).status, 200);
 
   // An outgoing-webhook bot's zuliprc carries its service token.
@@ -329,6 +333,7 @@ test("manage a bot: add it, copy and rotate its key, download its zuliprc, deact
   await page.getByRole("button", { name: "Create bot" }).click();
   const hook = page.getByRole("listitem", { name: "Hook" });
   await hook.waitFor();
+  await page.waitForLoadState("load");
   const [hookFile] = await Promise.all([
     page.waitForEvent("download"),
     hook.getByRole("link", { name: "Download zuliprc of Hook" }).click(),

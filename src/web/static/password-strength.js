@@ -11,7 +11,7 @@ const box = document.getElementById("strength-box");
 const meter = document.getElementById("password-strength");
 const text = document.getElementById("strength-text");
 
-input.addEventListener("input", () => {
+function update() {
   const password = input.value;
   box.hidden = password === "";
   if (password === "") return;
@@ -25,4 +25,8 @@ input.addEventListener("input", () => {
     : [...password].length < MIN_LENGTH
       ? "Too short"
       : "Too weak: easy to guess";
-});
+}
+
+input.addEventListener("input", update);
+// Whatever was typed before this script loaded is rated too.
+update();
