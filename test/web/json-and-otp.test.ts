@@ -176,3 +176,19 @@ test("desktop flow: the page carries an encrypted one-time token that opens a se
   server.clock.advance(16);
   assert.equal((await new InjectBrowser(server.app).get(`/accounts/login/subdomain/${lateToken}`)).statusCode, 400);
 });
+
+test("/json/fetch_api_key in an organization without password login returns the key without asking", async (t) => {
+  const server = await makeTestServer();
+  t.after(() => server.close());
+  await server.ctx.stores.realms.update(server.realm.id, { authMethods: { email: false } });
+  const browser = new InjectBrowser(server.app);
+  const _csrf = await browser.csrfFrom("/login/");
+  assert.equal((await browser.post("/accounts/login/dev/", { _csrf, username: "iago@zulip.com" })).statusCode, 302);
+  const page = await browser.get("/settings/account");
+  assert.match(page.body, /data-password-required="false"/);
+  const csrf = csrfTokenIn(page.body) as string;
+  const res = await browser.post("/json/fetch_api_key", {}, { "x-csrf-token": csrf });
+  assert.equal(res.statusCode, 200);
+  assert.equal(json(res).api_key, server.keys.get(server.iago.id));
+  assert.equal(server.hasher.work, 0);
+});
