@@ -392,3 +392,14 @@ test("logins match the real (delivery) email, not a public one, and answer with 
   assert.equal(publicEmail.statusCode, 401);
   assert.deepEqual(json(publicEmail), { result: "error", msg: "Invalid API key", code: "UNAUTHORIZED" });
 });
+
+test("attempts sent all at once share the budget: exactly 5 are checked, the rest refused unhashed", async (t) => {
+  const server = await makeTestServer();
+  t.after(() => server.close());
+  const answers = await Promise.all(
+    Array.from({ length: 12 }, () => login(server, { username: "hamlet@zulip.com", password: "wrong" })),
+  );
+  const statuses = answers.map((r) => r.statusCode).sort();
+  assert.deepEqual(statuses, [401, 401, 401, 401, 401, 429, 429, 429, 429, 429, 429, 429]);
+  assert.equal(server.hasher.work, 5);
+});
