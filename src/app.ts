@@ -14,8 +14,11 @@ import { registerBodyParsers } from "./http/plugins/body-parsers.js";
 import { registerErrorEnvelope, sendFrameworkError } from "./http/plugins/error-envelope.js";
 import { registerRateLimits } from "./http/plugins/rate-limits.js";
 import "./http/request-state.js";
+import { registerBotRoutes } from "./http/routes/bots.js";
 import { registerDevLogin } from "./http/routes/dev-login.js";
 import { registerFetchApiKey } from "./http/routes/fetch-api-key.js";
+import { registerKeyLifecycle } from "./http/routes/key-lifecycle.js";
+import { registerLastUse } from "./http/routes/last-use.js";
 import { registerServerSettings } from "./http/routes/server-settings.js";
 import { registerUsersMe } from "./http/routes/users-me.js";
 
@@ -128,6 +131,9 @@ export async function buildApp({ config, ctx, logger = false }: BuildAppOptions)
   registerFetchApiKey(app, ctx);
   registerServerSettings(app, ctx, config);
   registerUsersMe(app, config, authenticate);
+  registerKeyLifecycle(app, ctx, authenticate);
+  registerBotRoutes(app, { ctx, config, prefix: "/api/v1", authenticate });
+  registerLastUse(app, ctx, authenticate);
   if (config.mode === "development") registerDevLogin(app, ctx, realmUrlOf);
 
   return app;

@@ -3,6 +3,7 @@
  * message that names the variable.
  */
 import { availableParallelism } from "node:os";
+import { type LdapConfig, parseLdapConfig } from "./auth/ldap-config.js";
 import { parseRateRules, type RateRule } from "./domain/rate-rules.js";
 import { parseTrustedProxies } from "./http/client-address.js";
 
@@ -49,6 +50,10 @@ export interface Config {
   keyCacheSize: number;
   bodyLimit: number;
   logLevel: string;
+  /** LDAP login (`LATCHKEY_LDAP_*`); null when no directory is configured. */
+  ldap: LdapConfig | null;
+  /** Record each API key's last use (time, address, client), at most once a minute per key. */
+  trackKeyUse: boolean;
 }
 
 export class ConfigError extends Error {
@@ -198,5 +203,7 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
     keyCacheSize: readInt(env, "LATCHKEY_KEY_CACHE_SIZE", 10000, 0, 10_000_000),
     bodyLimit: readInt(env, "LATCHKEY_BODY_LIMIT", 1024 * 1024, 1024, 100 * 1024 * 1024),
     logLevel: readString(env, "LATCHKEY_LOG_LEVEL", "info"),
+    ldap: parseLdapConfig(env),
+    trackKeyUse: readBool(env, "LATCHKEY_TRACK_KEY_USE", true),
   };
 }

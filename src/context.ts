@@ -1,10 +1,12 @@
 /** Wires the rules to their real parts: database, hasher, secrets, cache, throttles. */
 import type { Redis } from "ioredis";
+import { createLdapBackend } from "./auth/ldap-directory.js";
 import { Argon2Hasher, type PasswordHasher } from "./auth/password-hasher.js";
 import type { Config } from "./config.js";
 import { KeyVault } from "./domain/api-key.js";
 import type { Context, ExternalPasswordBackend } from "./domain/context.js";
 import { KeyCache } from "./domain/key-cache.js";
+import { KeyUseTracker } from "./domain/key-use.js";
 import { type Clock, systemClock } from "./domain/model.js";
 import { FailClosedLimiter, FallbackLimiter } from "./domain/rate-limit-policies.js";
 import { MemoryRateLimiter, type RateLimiter } from "./domain/rate-limiter.js";
@@ -45,8 +47,9 @@ export function createContext(options: ContextOptions): Context {
     const memory = new MemoryRateLimiter(clock);
     return shared ? new FallbackLimiter(shared, memory, clock, log) : memory;
   };
+  const stores = createStores(options.database.db);
   const ctx: Context = {
-    stores: createStores(options.database.db),
+    stores,
     hasher: options.hasher ?? new Argon2Hasher(config.argon2, config.hashConcurrency, config.hashNice),
     vault: new KeyVault(options.secrets.hmacPepper, options.secrets.keySealingKey),
     keyCache: new KeyCache(config.keyCacheSize),
@@ -58,9 +61,10 @@ export function createContext(options: ContextOptions): Context {
       ip: { limiter: fallBack(), rules: config.ipRateRules },
       passwordReset: { limiter: failClosed(MESSAGES.passwordResetUnavailable), rules: config.passwordResetRateRules },
     },
-    ldap: options.ldap ?? null,
+    ldap: options.ldap ?? (config.ldap === null ? null : createLdapBackend(config.ldap)),
     onLogin: options.onLogin ?? (() => {}),
     log: options.log ?? quietLog,
+    keyUse: config.trackKeyUse ? new KeyUseTracker(stores.keyUses, clock, log) : null,
   };
   return ctx;
 }

@@ -5,6 +5,8 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { ConfigError, loadConfig, type Mode } from "../config.js";
 import { createContext } from "../context.js";
+import { CLI_SOURCE } from "../domain/audit.js";
+import { changeActivation } from "../domain/bots.js";
 import type { Context } from "../domain/context.js";
 import {
   createAccount,
@@ -12,11 +14,11 @@ import {
   DirectoryError,
   requireRealm,
   requireUser,
-  setAccountActive,
   setPassword,
   setRealmAuthMethods,
   setRealmDeactivated,
 } from "../domain/directory.js";
+import { setRealmLdapAutoCreate } from "../domain/ldap-login.js";
 import { ROLE, ROLE_NAMES, type RoleName } from "../domain/model.js";
 import { passwordProblem } from "../domain/password-policy.js";
 import { realmUrl } from "../domain/realm-host.js";
@@ -25,6 +27,7 @@ import { closeOnSignals, startServer } from "../server.js";
 import { syncKeyCache } from "../store/cache-sync.js";
 import { openDatabase } from "../store/database.js";
 import { closeRedis, openRedis } from "../store/redis.js";
+import { registerLifecycleCommands } from "./lifecycle-commands.js";
 import { readPassword } from "./password-input.js";
 
 function parseSwitch(value: string): boolean {
@@ -154,15 +157,19 @@ export function buildCli(): Command {
     .option("--email <on|off>", "password login against this server", parseSwitch)
     .option("--ldap <on|off>", "LDAP login", parseSwitch)
     .option("--dev <on|off>", "development login (development mode only)", parseSwitch)
+    .option("--ldap-auto-create <on|off>", "create an account for a directory user on their first LDAP login", parseSwitch)
     .option("--dev-database", "use the development database")
     .action(async (subdomain: string, opts) =>
       withContext({ dev: opts.devDatabase }, async (ctx) => {
-        const r = await setRealmAuthMethods(ctx, (await requireRealm(ctx, subdomain)).id, {
+        let r = await setRealmAuthMethods(ctx, (await requireRealm(ctx, subdomain)).id, {
           email: opts.email,
           ldap: opts.ldap,
           dev: opts.dev,
         });
-        console.log(`Login methods for "${r.subdomain}": ${JSON.stringify(r.authMethods)}`);
+        if (opts.ldapAutoCreate !== undefined) r = await setRealmLdapAutoCreate(ctx, r.id, opts.ldapAutoCreate);
+        console.log(
+          `Login methods for "${r.subdomain}": ${JSON.stringify(r.authMethods)}; LDAP account creation ${r.ldapAutoCreate ? "on" : "off"}`,
+        );
       }),
     );
 
@@ -219,7 +226,7 @@ export function buildCli(): Command {
       .action(async (email: string, opts) =>
         withContext(opts, async (ctx) => {
           const u = await requireUser(ctx, await requireRealm(ctx, opts.realm), email);
-          await setAccountActive(ctx, u.id, active);
+          await changeActivation(ctx, u, active, null, CLI_SOURCE);
           console.log(`${u.deliveryEmail} is now ${active ? "active" : "deactivated"}.`);
         }),
       );
@@ -237,6 +244,7 @@ export function buildCli(): Command {
         console.log(`Password changed for ${u.deliveryEmail}.`);
       }),
     );
+  registerLifecycleCommands(program, { withContext, devOption, realmOption });
   return program;
 }
 

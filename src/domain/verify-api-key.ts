@@ -25,12 +25,13 @@ export interface KeyCheck {
 }
 
 async function loadPrincipal(ctx: Context, digest: string): Promise<Principal | null> {
+  const epoch = ctx.keyCache.epoch;
   const user = await ctx.stores.users.findByApiKeyDigest(digest);
   if (user === null) return null;
   const realm = await ctx.stores.realms.findById(user.realmId);
   if (realm === null) return null;
   const principal = makePrincipal(user, realm);
-  ctx.keyCache.set(digest, principal);
+  ctx.keyCache.set(digest, principal, epoch);
   return principal;
 }
 

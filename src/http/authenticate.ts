@@ -11,6 +11,7 @@ import { pythonStrip } from "../domain/python-text.js";
 import { malformedKey, verifyApiKey, verifyCachedApiKey } from "../domain/verify-api-key.js";
 import { BASIC_CHALLENGE, MESSAGES, SESSION_CHALLENGE, unauthorizedBasic, ZulipError } from "../errors.js";
 import { parseBasicCredentials } from "./basic-credentials.js";
+import { clientName } from "./client-name.js";
 import { applyLimit } from "./plugins/rate-limits.js";
 
 function notLoggedIn(request: FastifyRequest): ZulipError {
@@ -53,8 +54,12 @@ export function makeRestAuthenticator(ctx: Context): (request: FastifyRequest) =
     read.set(header, entry);
     return entry;
   };
-  const admitted = (request: FastifyRequest, principal: Principal): void | Promise<void> => {
+  const keyUse = ctx.keyUse ?? null;
+  const describe = (request: FastifyRequest) => ({ ip: request.ip, client: clientName(request) });
+  const admitted = (request: FastifyRequest, principal: Principal, digest: string): void | Promise<void> => {
     request.principal = principal;
+    // A map lookup and a time comparison; the write, at most once a minute, is not waited for.
+    if (keyUse !== null) keyUse.note(digest, principal.user.id, request, describe);
     return applyLimit(request, ctx.limits.user, principal.rateKey);
   };
   return function authenticateRest(request: FastifyRequest): void | Promise<void> {
@@ -69,9 +74,9 @@ export function makeRestAuthenticator(ctx: Context): (request: FastifyRequest) =
     } catch (err) {
       throw rewrap(err);
     }
-    if (principal !== undefined) return admitted(request, principal);
+    if (principal !== undefined) return admitted(request, principal, digest);
     return verifyApiKey(ctx, check).then(
-      (found) => admitted(request, found),
+      (found) => admitted(request, found, digest),
       (err: unknown) => {
         throw rewrap(err);
       },

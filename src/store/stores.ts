@@ -3,6 +3,7 @@ import type { Kysely, Transaction } from "kysely";
 import type { SealedKey } from "../domain/api-key.js";
 import { emailKey, type Realm, type User } from "../domain/model.js";
 import {
+  type BotUser,
   DuplicateError,
   type NewRealm,
   type NewUser,
@@ -12,6 +13,7 @@ import {
   type UserChanges,
   type UserStore,
 } from "../domain/ports.js";
+import { KyselyAuditLogStore, KyselyBotServiceStore, KyselyKeyUseStore, KyselyPushDeviceStore } from "./lifecycle-stores.js";
 import type { Database, RealmPatch, RealmRow, UserPatch, UserRow } from "./schema.js";
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -31,6 +33,7 @@ function toRealm(row: RealmRow): Realm {
       dev: row.dev_auth_enabled === 1,
     },
     dateCreated: Number(row.date_created),
+    ldapAutoCreate: row.ldap_auto_create === 1,
   };
 }
 
@@ -123,6 +126,7 @@ class KyselyRealmStore implements RealmStore {
           description: realm.description ?? "",
           date_created: now,
           ...authPatch(realm.authMethods),
+          ...(realm.ldapAutoCreate === undefined ? {} : { ldap_auto_create: bit(realm.ldapAutoCreate) }),
         })
         .returningAll()
         .executeTakeFirstOrThrow();
@@ -137,6 +141,7 @@ class KyselyRealmStore implements RealmStore {
     if (changes.name !== undefined) patch.name = changes.name;
     if (changes.description !== undefined) patch.description = changes.description;
     if (changes.deactivated !== undefined) patch.deactivated = bit(changes.deactivated);
+    if (changes.ldapAutoCreate !== undefined) patch.ldap_auto_create = bit(changes.ldapAutoCreate);
     if (Object.keys(patch).length === 0) return this.findById(id);
     const row = await this.db.updateTable("realms").set(patch).where("id", "=", id).returningAll().executeTakeFirst();
     return row ? toRealm(row) : null;
@@ -220,6 +225,7 @@ class KyselyUserStore implements UserStore {
           api_key_sealed: user.apiKey.sealed,
           date_joined: now,
           timezone: user.timezone ?? "",
+          default_all_public_streams: bit(user.defaultAllPublicStreams ?? false),
         })
         .returning(USER_COLUMNS)
         .executeTakeFirstOrThrow();
@@ -247,6 +253,41 @@ class KyselyUserStore implements UserStore {
       rethrowDuplicate(err);
     }
   }
+
+  async replaceApiKey(id: number, key: SealedKey, expectedDigest?: string): Promise<boolean> {
+    let query = this.db.updateTable("users").set({ api_key_digest: key.digest, api_key_sealed: key.sealed }).where("id", "=", id);
+    if (expectedDigest !== undefined) query = query.where("api_key_digest", "=", expectedDigest);
+    try {
+      const result = await query.executeTakeFirst();
+      return Number(result.numUpdatedRows) > 0;
+    } catch (err) {
+      rethrowDuplicate(err);
+    }
+  }
+
+  async listBotsOwnedBy(ownerId: number, includeInactive = false): Promise<BotUser[]> {
+    let query = this.db
+      .selectFrom("users")
+      .select([...USER_COLUMNS, "default_all_public_streams"])
+      .where("bot_owner_id", "=", ownerId)
+      .where("is_bot", "=", 1);
+    if (!includeInactive) query = query.where("is_active", "=", 1);
+    const rows = await query.orderBy("date_joined").orderBy("id").execute();
+    return rows.map((row) => ({ ...toUser(row), defaultAllPublicStreams: row.default_all_public_streams === 1 }));
+  }
+
+  async activeFullNameExists(realmId: number, fullName: string): Promise<boolean> {
+    if (fullName.includes("\u0000")) return false;
+    const row = await this.db
+      .selectFrom("users")
+      .select("id")
+      .where("realm_id", "=", realmId)
+      .where("full_name", "=", fullName)
+      .where("is_active", "=", 1)
+      .limit(1)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
 }
 
 /** The domain's stores over a Kysely database or transaction. */
@@ -254,6 +295,10 @@ export function createStores(db: Db): Stores {
   return {
     realms: new KyselyRealmStore(db),
     users: new KyselyUserStore(db),
+    pushDevices: new KyselyPushDeviceStore(db),
+    auditLog: new KyselyAuditLogStore(db),
+    keyUses: new KyselyKeyUseStore(db),
+    botServices: new KyselyBotServiceStore(db),
     transaction: (work) =>
       db.isTransaction
         ? work(createStores(db))
