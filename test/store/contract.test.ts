@@ -62,6 +62,7 @@ function contract(name: string, open: () => Promise<DatabaseHandle>): void {
         deactivated: false,
         authMethods: { email: true, ldap: false, dev: true },
         dateCreated: NOW,
+        ldapAutoCreate: false,
       });
       const lear = await stores.realms.create(
         { subdomain: "lear", name: "Lear", description: "Desc", authMethods: { email: false, ldap: true } },
@@ -81,12 +82,18 @@ function contract(name: string, open: () => Promise<DatabaseHandle>): void {
         ["", "lear"],
       );
 
-      const updated = await stores.realms.update(lear.id, { name: "Lear II", deactivated: true, authMethods: { dev: false } });
+      const updated = await stores.realms.update(lear.id, {
+        name: "Lear II",
+        deactivated: true,
+        authMethods: { dev: false },
+        ldapAutoCreate: true,
+      });
       assert.deepEqual(updated, {
         ...lear,
         name: "Lear II",
         deactivated: true,
         authMethods: { email: false, ldap: true, dev: false },
+        ldapAutoCreate: true,
       });
       assert.deepEqual(await stores.realms.findById(lear.id), updated);
       // No changes: the current row; a missing id: null.
@@ -211,6 +218,31 @@ function contract(name: string, open: () => Promise<DatabaseHandle>): void {
         (await stores.users.listByRealm(realm.id)).map((u) => u.deliveryEmail),
         ["hamlet@zulip.com"],
       );
+    });
+
+    test("replaceApiKey: swaps the key, only from the expected one when given, never onto another account's", async (t) => {
+      await fresh();
+      t.after(close);
+      const realm = await stores.realms.create({ subdomain: "", name: "Root" }, NOW);
+      const first = sealed();
+      const user = await stores.users.create(newUser(realm.id, "hamlet@zulip.com", { apiKey: first.sealed }), NOW);
+      const other = await stores.users.create(newUser(realm.id, "ophelia@zulip.com"), NOW);
+
+      const second = sealed();
+      assert.equal(await stores.users.replaceApiKey(user.id, second.sealed, first.sealed.digest), true);
+      assert.equal(await stores.users.findByApiKeyDigest(first.sealed.digest), null);
+      assert.equal((await stores.users.findByApiKeyDigest(second.sealed.digest))?.id, user.id);
+      // A request authorized by the old key lost the race: nothing changes.
+      const third = sealed();
+      assert.equal(await stores.users.replaceApiKey(user.id, third.sealed, first.sealed.digest), false);
+      assert.equal((await stores.users.findByApiKeyDigest(second.sealed.digest))?.id, user.id);
+      assert.equal(await stores.users.findByApiKeyDigest(third.sealed.digest), null);
+      // Unconditional, and for a missing account.
+      assert.equal(await stores.users.replaceApiKey(user.id, third.sealed), true);
+      assert.equal(vault.unseal((await stores.users.getSealedApiKey(user.id)) as SealedKey), third.key);
+      assert.equal(await stores.users.replaceApiKey(999_999, sealed().sealed), false);
+      await assert.rejects(stores.users.replaceApiKey(other.id, third.sealed), DuplicateError);
+      assert.equal((await stores.users.findByApiKeyDigest(third.sealed.digest))?.id, user.id);
     });
 
     test("transactions commit on success and roll everything back on an error, a duplicate included", async (t) => {
