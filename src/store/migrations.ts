@@ -11,6 +11,7 @@ import {
   Migrator,
   PostgresAdapter,
 } from "kysely";
+import { webMigration } from "./web-migration.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: migrations run against a schema that is still being built.
 type AnyDb = Kysely<any>;
@@ -146,7 +147,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   "0001_core": core,
   "0002_key_lifecycle": keyLifecycle,
   "0003_ldap": ldap,
-  // 0004_web: web sessions, one-time tokens, password resets.
+  "0004_web": webMigration,
 };
 
 class InCodeProvider implements MigrationProvider {

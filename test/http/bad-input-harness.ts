@@ -57,7 +57,7 @@ export const ENDPOINTS: EndpointUnderTest[] = [
   { path: "/api/v1/users/2/reactivate", methods: ["POST"], params: [] },
   { path: "/api/v1/latchkey/api_key/last_use", methods: ["GET", "HEAD"], params: [] },
   { path: "/api/v1/no_such_endpoint", methods: [], params: ["api_key"], unknown: true },
-  { path: "/json/fetch_api_key", methods: [], params: ["password"], unknown: true },
+  { path: "/json/fetch_api_key", methods: ["POST"], params: ["password"] },
   { path: "/json/users/me", methods: [], params: [], unknown: true },
   { path: "/not-api/at-all", methods: [], params: [], unknown: true },
 ];
