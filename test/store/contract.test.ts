@@ -245,6 +245,80 @@ function contract(name: string, open: () => Promise<DatabaseHandle>): void {
       assert.equal((await stores.users.findByApiKeyDigest(third.sealed.digest))?.id, user.id);
     });
 
+    test("push tokens, audit log, key uses and bot services: stored, listed in order, scoped, and rolled back", async (t) => {
+      await fresh();
+      t.after(close);
+      const realm = await stores.realms.create({ subdomain: "", name: "Root" }, NOW);
+      const other = await stores.realms.create({ subdomain: "other", name: "Other" }, NOW);
+      const iago = await stores.users.create(newUser(realm.id, "iago@zulip.com"), NOW);
+      const hamlet = await stores.users.create(newUser(realm.id, "hamlet@zulip.com"), NOW);
+
+      // Push tokens: a repeated (user, kind, token) is kept once.
+      await stores.pushDevices.add(iago.id, 1, "apns-token", "org.zulip.Zulip", NOW);
+      await stores.pushDevices.add(iago.id, 1, "apns-token", "org.zulip.Zulip", NOW + 1);
+      await stores.pushDevices.add(iago.id, 2, "fcm-token", null, NOW);
+      await stores.pushDevices.add(hamlet.id, 2, "fcm-token", null, NOW);
+      assert.deepEqual(await stores.pushDevices.list(iago.id), [
+        { kind: 1, token: "apns-token", iosAppId: "org.zulip.Zulip" },
+        { kind: 2, token: "fcm-token", iosAppId: null },
+      ]);
+      assert.equal(await stores.pushDevices.remove(iago.id, 2, "fcm-token"), true);
+      assert.equal(await stores.pushDevices.remove(iago.id, 2, "fcm-token"), false);
+      assert.equal(await stores.pushDevices.removeAll(iago.id), 1);
+      assert.deepEqual(await stores.pushDevices.list(iago.id), []);
+      assert.equal((await stores.pushDevices.list(hamlet.id)).length, 1);
+
+      // Audit log: newest first, per organization, extra data and big times intact.
+      const event = { realmId: realm.id, actingUserId: iago.id, modifiedUserId: hamlet.id, ip: "127.0.0.1", client: "test" };
+      await stores.auditLog.add({ ...event, eventType: 127, eventTime: NOW, extra: { note: "é", n: [1, 2] } });
+      await stores.auditLog.add({ ...event, eventType: 102, eventTime: NOW + 5, actingUserId: null, ip: null, client: null });
+      await stores.auditLog.add({ ...event, realmId: other.id, eventType: 101, eventTime: NOW + 9 });
+      const events = await stores.auditLog.list(realm.id, 10);
+      assert.deepEqual(
+        events.map((e) => [e.eventType, e.eventTime, e.actingUserId, e.ip, e.client, e.extra]),
+        [
+          [102, NOW + 5, null, null, null, {}],
+          [127, NOW, iago.id, "127.0.0.1", "test", { note: "é", n: [1, 2] }],
+        ],
+      );
+      assert.equal((await stores.auditLog.list(realm.id, 1)).length, 1);
+
+      // Key uses: one row per key, the latest use wins; forgetting keeps only the current key.
+      await stores.keyUses.record(iago.id, "digest-old", { usedAt: NOW, ip: "10.0.0.1", client: "a" });
+      await stores.keyUses.record(iago.id, "digest-new", { usedAt: NOW, ip: "10.0.0.2", client: "b" });
+      await stores.keyUses.record(iago.id, "digest-new", { usedAt: NOW + 60_000, ip: "10.0.0.3", client: "c" });
+      assert.deepEqual(await stores.keyUses.find("digest-new"), { usedAt: NOW + 60_000, ip: "10.0.0.3", client: "c" });
+      await stores.keyUses.forgetOthers(iago.id, "digest-new");
+      assert.equal(await stores.keyUses.find("digest-old"), null);
+      assert.notEqual(await stores.keyUses.find("digest-new"), null);
+
+      // Bot services.
+      const bot = await stores.users.create(
+        newUser(realm.id, "outgoing-bot@zulip.com", { isBot: true, botType: 3, botOwnerId: iago.id, passwordHash: null }),
+        NOW,
+      );
+      const token = sealed();
+      await stores.botServices.add(bot.id, { baseUrl: "https://bots.example.com/hook", interface: 1, token: token.sealed });
+      const service = await stores.botServices.find(bot.id);
+      assert.deepEqual(service, { baseUrl: "https://bots.example.com/hook", interface: 1, token: token.sealed });
+      assert.equal(vault.unseal(service?.token as SealedKey), token.key);
+      assert.equal(await stores.botServices.find(iago.id), null);
+
+      // All of them roll back with the transaction they were written in.
+      await assert.rejects(
+        stores.transaction(async (tx) => {
+          await tx.pushDevices.add(iago.id, 1, "lost-token", null, NOW);
+          await tx.auditLog.add({ ...event, eventType: 999, eventTime: NOW + 99 });
+          await tx.keyUses.record(iago.id, "digest-lost", { usedAt: NOW, ip: "x", client: "y" });
+          throw new Error("undo");
+        }),
+        /undo/,
+      );
+      assert.deepEqual(await stores.pushDevices.list(iago.id), []);
+      assert.equal((await stores.auditLog.list(realm.id, 10)).length, 2);
+      assert.equal(await stores.keyUses.find("digest-lost"), null);
+    });
+
     test("transactions commit on success and roll everything back on an error, a duplicate included", async (t) => {
       await fresh();
       t.after(close);
