@@ -245,6 +245,48 @@ function contract(name: string, open: () => Promise<DatabaseHandle>): void {
       assert.equal((await stores.users.findByApiKeyDigest(third.sealed.digest))?.id, user.id);
     });
 
+    test("bots by owner in join order, and exact full-name checks among active accounts", async (t) => {
+      await fresh();
+      t.after(close);
+      const realm = await stores.realms.create({ subdomain: "", name: "Root" }, NOW);
+      const owner = await stores.users.create(newUser(realm.id, "owner@zulip.com", { fullName: "Owner" }), NOW);
+      const bot = (email: string, at: number, extra: Partial<NewUser> = {}) =>
+        stores.users.create(
+          newUser(realm.id, email, {
+            isBot: true,
+            botType: 1,
+            botOwnerId: owner.id,
+            passwordHash: null,
+            fullName: email,
+            ...extra,
+          }),
+          at,
+        );
+      const late = await bot("late-bot@zulip.com", NOW + 2);
+      const early = await bot("early-bot@zulip.com", NOW + 1, { defaultAllPublicStreams: true });
+      const gone = await bot("gone-bot@zulip.com", NOW + 3);
+      await stores.users.update(gone.id, { isActive: false });
+      const bots = await stores.users.listBotsOwnedBy(owner.id);
+      assert.deepEqual(
+        bots.map((b) => [b.id, b.defaultAllPublicStreams]),
+        [
+          [early.id, true],
+          [late.id, false],
+        ],
+      );
+      assert.deepEqual(
+        (await stores.users.listBotsOwnedBy(owner.id, true)).map((b) => b.id),
+        [early.id, late.id, gone.id],
+      );
+      assert.deepEqual(await stores.users.listBotsOwnedBy(early.id), []);
+
+      assert.equal(await stores.users.activeFullNameExists(realm.id, "Owner"), true);
+      assert.equal(await stores.users.activeFullNameExists(realm.id, "owner"), false);
+      assert.equal(await stores.users.activeFullNameExists(realm.id, "gone-bot@zulip.com"), false);
+      assert.equal(await stores.users.activeFullNameExists(realm.id + 1, "Owner"), false);
+      assert.equal(await stores.users.activeFullNameExists(realm.id, "Own\u0000er"), false);
+    });
+
     test("push tokens, audit log, key uses and bot services: stored, listed in order, scoped, and rolled back", async (t) => {
       await fresh();
       t.after(close);
