@@ -18,6 +18,7 @@ export const INTERFACE_TYPE = { generic: 1, slack: 2 } as const;
 const MAX_NAME_LENGTH = 100;
 const MIN_NAME_LENGTH = 2;
 const MAX_ID = 2 ** 31 - 1;
+const MAX_EMAIL_LENGTH = 254;
 
 /** Zulip's `require_member_or_admin`: people who are not guests. */
 export function requireMemberOrAdmin(user: User): void {
@@ -97,8 +98,11 @@ export async function createBot(
   if (realm === null) throw new ZulipError("No such bot");
   const email = `${shortName}-bot@${botDomain(config, realm)}`;
   if (spec.botType === BOT_TYPE.embedded) throw new ZulipError("Embedded bots are not enabled.");
-  // The local part must make an address (the organization's host may not be a public domain).
-  if (!isValidEmail(`${shortName}-bot@example.com`)) throw new ZulipError("Bad name or username");
+  // The local part must make an address (the organization's host may not be a public domain),
+  // and the whole must fit Zulip's email length.
+  if (!isValidEmail(`${shortName}-bot@example.com`) || email.length > MAX_EMAIL_LENGTH) {
+    throw new ZulipError("Bad name or username");
+  }
   if ((await ctx.stores.users.findByDeliveryEmail(realm.id, email)) !== null) throw new ZulipError("Username already in use");
   if (await ctx.stores.users.activeFullNameExists(realm.id, fullName)) throw new ZulipError("Name is already in use!");
   const allowed: number[] = [BOT_TYPE.generic, BOT_TYPE.incomingWebhook, BOT_TYPE.outgoingWebhook];
