@@ -127,7 +127,7 @@ export async function buildApp({ config, ctx, logger = false }: BuildAppOptions)
   await registerBodyParsers(app, config.bodyLimit);
   registerRateLimits(app, ctx);
 
-  const realmUrlOf = (realm: Realm) => realmUrl(config.externalScheme, config.externalHost, realm.subdomain);
+  const realmUrlOf = (realm: Realm) => realmUrl(config.externalScheme, config.externalHost, realm.subdomain, config.realmHosts);
   registerFetchApiKey(app, ctx);
   registerServerSettings(app, ctx, config);
   registerUsersMe(app, config, authenticate);

@@ -3,6 +3,7 @@
  * message that names the variable.
  */
 import { availableParallelism } from "node:os";
+import { type LdapConfig, parseLdapConfig } from "./auth/ldap-config.js";
 import { parseRateRules, type RateRule } from "./domain/rate-rules.js";
 import { parseTrustedProxies } from "./http/client-address.js";
 
@@ -51,6 +52,8 @@ export interface Config {
   logLevel: string;
   /** Record each API key's last use (time, address, client), at most once a minute per key. */
   trackKeyUse: boolean;
+  /** LDAP login (`LATCHKEY_LDAP_*`); null when no directory is configured. */
+  ldap: LdapConfig | null;
 }
 
 export class ConfigError extends Error {
@@ -201,5 +204,6 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
     bodyLimit: readInt(env, "LATCHKEY_BODY_LIMIT", 1024 * 1024, 1024, 100 * 1024 * 1024),
     logLevel: readString(env, "LATCHKEY_LOG_LEVEL", "info"),
     trackKeyUse: readBool(env, "LATCHKEY_TRACK_KEY_USE", true),
+    ldap: parseLdapConfig(env),
   };
 }

@@ -1,5 +1,6 @@
 /** Wires the rules to their real parts: database, hasher, secrets, cache, throttles. */
 import type { Redis } from "ioredis";
+import { createLdapBackend } from "./auth/ldap-directory.js";
 import { Argon2Hasher, type PasswordHasher } from "./auth/password-hasher.js";
 import type { Config } from "./config.js";
 import { KeyVault } from "./domain/api-key.js";
@@ -60,7 +61,7 @@ export function createContext(options: ContextOptions): Context {
       ip: { limiter: fallBack(), rules: config.ipRateRules },
       passwordReset: { limiter: failClosed(MESSAGES.passwordResetUnavailable), rules: config.passwordResetRateRules },
     },
-    ldap: options.ldap ?? null,
+    ldap: options.ldap ?? (config.ldap === null ? null : createLdapBackend(config.ldap)),
     onLogin: options.onLogin ?? (() => {}),
     log: options.log ?? quietLog,
     keyUse: config.trackKeyUse ? new KeyUseTracker(stores.keyUses, clock, log) : null,

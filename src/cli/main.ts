@@ -18,6 +18,7 @@ import {
   setRealmAuthMethods,
   setRealmDeactivated,
 } from "../domain/directory.js";
+import { setRealmLdapAutoCreate } from "../domain/ldap-login.js";
 import { ROLE, ROLE_NAMES, type RoleName } from "../domain/model.js";
 import { passwordProblem } from "../domain/password-policy.js";
 import { realmUrl } from "../domain/realm-host.js";
@@ -128,7 +129,7 @@ export function buildCli(): Command {
             .filter(([, on]) => on)
             .map(([name]) => name);
           console.log(
-            `${JSON.stringify(r.subdomain)}\t${r.name}\t${realmUrl(config.externalScheme, config.externalHost, r.subdomain)}\t${r.deactivated ? "deactivated" : "active"}\tlogin: ${methods.join(",") || "none"}`,
+            `${JSON.stringify(r.subdomain)}\t${r.name}\t${realmUrl(config.externalScheme, config.externalHost, r.subdomain, config.realmHosts)}\t${r.deactivated ? "deactivated" : "active"}\tlogin: ${methods.join(",") || "none"}`,
           );
         }
       }),
@@ -156,15 +157,19 @@ export function buildCli(): Command {
     .option("--email <on|off>", "password login against this server", parseSwitch)
     .option("--ldap <on|off>", "LDAP login", parseSwitch)
     .option("--dev <on|off>", "development login (development mode only)", parseSwitch)
+    .option("--ldap-auto-create <on|off>", "create an account for a directory user on their first LDAP login", parseSwitch)
     .option("--dev-database", "use the development database")
     .action(async (subdomain: string, opts) =>
       withContext({ dev: opts.devDatabase }, async (ctx) => {
-        const r = await setRealmAuthMethods(ctx, (await requireRealm(ctx, subdomain)).id, {
+        let r = await setRealmAuthMethods(ctx, (await requireRealm(ctx, subdomain)).id, {
           email: opts.email,
           ldap: opts.ldap,
           dev: opts.dev,
         });
-        console.log(`Login methods for "${r.subdomain}": ${JSON.stringify(r.authMethods)}`);
+        if (opts.ldapAutoCreate !== undefined) r = await setRealmLdapAutoCreate(ctx, r.id, opts.ldapAutoCreate);
+        console.log(
+          `Login methods for "${r.subdomain}": ${JSON.stringify(r.authMethods)}; LDAP account creation ${r.ldapAutoCreate ? "on" : "off"}`,
+        );
       }),
     );
 

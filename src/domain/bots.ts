@@ -11,6 +11,7 @@ import { isValidEmail } from "./email.js";
 import { regenerateApiKey } from "./key-lifecycle.js";
 import { BOT_TYPE, isRealmAdmin, type Realm, ROLE, type User } from "./model.js";
 import { type BotUser, DuplicateError } from "./ports.js";
+import { pythonStrip } from "./python-text.js";
 
 /** Zulip's `Service` interface types: generic, and Slack-compatible outgoing webhooks. */
 export const INTERFACE_TYPE = { generic: 1, slack: 2 } as const;
@@ -55,7 +56,7 @@ export function botDomain(config: Config, realm: Realm): string {
 
 /** Zulip's `check_full_name`. */
 export function checkFullName(raw: string): string {
-  const fullName = raw.trim();
+  const fullName = pythonStrip(raw);
   const length = [...fullName].length;
   if (length > MAX_NAME_LENGTH) throw new ZulipError("Name too long!");
   if (length < MIN_NAME_LENGTH) throw new ZulipError("Name too short!");
@@ -91,7 +92,7 @@ export async function createBot(
   source: ChangeSource,
 ): Promise<CreatedBot> {
   requireMemberOrAdmin(owner);
-  const shortName = spec.shortName.trim();
+  const shortName = pythonStrip(spec.shortName);
   if (shortName === "") throw new ZulipError("Bad name or username");
   const fullName = checkFullName(spec.fullName);
   const realm = await ctx.stores.realms.findById(owner.realmId);

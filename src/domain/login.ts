@@ -2,7 +2,7 @@
  * Logging in with a username and password (§1 steps 5–6, §4.1), throttled per username (§4.5).
  */
 import { isOversizedPassword, type PasswordHasher, type VerifyResult } from "../auth/password-hasher.js";
-import { authenticationFailed, MESSAGES, rateLimited, ZulipError } from "../errors.js";
+import { authenticationFailed, MESSAGES, rateLimited, serviceUnavailable, ZulipError } from "../errors.js";
 import type { AuthFlag, Context, PasswordAttempt } from "./context.js";
 import type { Realm, User } from "./model.js";
 import { passwordProblem } from "./password-policy.js";
@@ -106,6 +106,8 @@ export function loginFailure(flags: Set<AuthFlag>): ZulipError {
   if (flags.has("password_reset_needed")) {
     return new ZulipError(MESSAGES.passwordResetRequired, { status: 401, code: "PASSWORD_RESET_REQUIRED" });
   }
+  // Latchkey: a directory that could not be asked is not a wrong password (docs/ldap.md).
+  if (flags.has("ldap_unavailable")) return serviceUnavailable(MESSAGES.ldapUnavailable);
   return authenticationFailed();
 }
 

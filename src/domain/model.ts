@@ -29,6 +29,8 @@ export interface Realm {
   deactivated: boolean;
   authMethods: AuthMethods;
   dateCreated: number;
+  /** Whether a directory (LDAP) user without an account gets one on first login. */
+  ldapAutoCreate: boolean;
 }
 
 export interface User {

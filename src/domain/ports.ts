@@ -7,6 +7,7 @@ export interface NewRealm {
   name: string;
   description?: string;
   authMethods?: Partial<AuthMethods>;
+  ldapAutoCreate?: boolean;
 }
 
 export interface RealmChanges {
@@ -14,6 +15,7 @@ export interface RealmChanges {
   description?: string;
   deactivated?: boolean;
   authMethods?: Partial<AuthMethods>;
+  ldapAutoCreate?: boolean;
 }
 
 export interface RealmStore {

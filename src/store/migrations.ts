@@ -128,6 +128,16 @@ const keyLifecycle: Migration = {
   },
 };
 
+/** Organizations choose whether directory users get an account on their first LDAP login. */
+const ldap: Migration = {
+  async up(db) {
+    await db.schema.alterTable("realms").addColumn("ldap_auto_create", "integer", flag(0)).execute();
+  },
+  async down(db) {
+    await db.schema.alterTable("realms").dropColumn("ldap_auto_create").execute();
+  },
+};
+
 /**
  * Every migration. Names sort in the order they run on a fresh database; a database that
  * already ran later ones still gets an earlier one it lacks (each migration only adds).
@@ -135,7 +145,7 @@ const keyLifecycle: Migration = {
 export const MIGRATIONS: Record<string, Migration> = {
   "0001_core": core,
   "0002_key_lifecycle": keyLifecycle,
-  // 0003_ldap: per-organization LDAP account creation.
+  "0003_ldap": ldap,
   // 0004_web: web sessions, one-time tokens, password resets.
 };
 

@@ -15,6 +15,8 @@ export interface RealmTable {
   ldap_auth_enabled: Generated<number>;
   dev_auth_enabled: Generated<number>;
   date_created: number;
+  /** 0003_ldap: create accounts for directory users on first login. */
+  ldap_auto_create: Generated<number>;
 }
 
 export interface UserTable {

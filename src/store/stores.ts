@@ -33,6 +33,7 @@ function toRealm(row: RealmRow): Realm {
       dev: row.dev_auth_enabled === 1,
     },
     dateCreated: Number(row.date_created),
+    ldapAutoCreate: row.ldap_auto_create === 1,
   };
 }
 
@@ -125,6 +126,7 @@ class KyselyRealmStore implements RealmStore {
           description: realm.description ?? "",
           date_created: now,
           ...authPatch(realm.authMethods),
+          ...(realm.ldapAutoCreate === undefined ? {} : { ldap_auto_create: bit(realm.ldapAutoCreate) }),
         })
         .returningAll()
         .executeTakeFirstOrThrow();
@@ -139,6 +141,7 @@ class KyselyRealmStore implements RealmStore {
     if (changes.name !== undefined) patch.name = changes.name;
     if (changes.description !== undefined) patch.description = changes.description;
     if (changes.deactivated !== undefined) patch.deactivated = bit(changes.deactivated);
+    if (changes.ldapAutoCreate !== undefined) patch.ldap_auto_create = bit(changes.ldapAutoCreate);
     if (Object.keys(patch).length === 0) return this.findById(id);
     const row = await this.db.updateTable("realms").set(patch).where("id", "=", id).returningAll().executeTakeFirst();
     return row ? toRealm(row) : null;
