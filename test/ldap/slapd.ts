@@ -29,7 +29,7 @@ export interface Slapd {
   port: number;
   /** Stops the server (SIGTERM, then SIGKILL); its data stays, so `start()` brings it back. */
   stop(): Promise<void>;
-  /** Starts it again on the same port after `stop()`. */
+  /** Starts it again on the same port after `stop()`; does nothing while it runs. */
   start(): Promise<void>;
   /** Freezes the process (SIGSTOP): connections are accepted by the kernel but never answered. */
   freeze(): void;
@@ -108,7 +108,9 @@ export async function startSlapd(): Promise<Slapd | null> {
   let child: ChildProcess | null = null;
   let stderr = "";
 
+  const running = () => child !== null && child.exitCode === null && child.signalCode === null;
   const start = async () => {
+    if (running()) return;
     stderr = "";
     // -d 0: stay in the foreground (so killing the child stops the server) and log nothing.
     const proc = spawn(SLAPD, ["-f", conf, "-h", `${url}/`, "-d", "0"], { stdio: ["ignore", "ignore", "pipe"] });
@@ -137,6 +139,9 @@ export async function startSlapd(): Promise<Slapd | null> {
     clearTimeout(timer);
   };
 
+  // Should the test process die without closing, the server must not outlive it.
+  const killOnExit = () => child?.kill("SIGKILL");
+  process.once("exit", killOnExit);
   try {
     await start();
   } catch (err) {
@@ -151,6 +156,7 @@ export async function startSlapd(): Promise<Slapd | null> {
     freeze: () => child?.kill("SIGSTOP"),
     thaw: () => child?.kill("SIGCONT"),
     close: async () => {
+      process.removeListener("exit", killOnExit);
       await stop();
       rmSync(dir, { recursive: true, force: true });
     },
