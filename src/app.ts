@@ -14,10 +14,14 @@ import { registerBodyParsers } from "./http/plugins/body-parsers.js";
 import { registerErrorEnvelope, sendFrameworkError } from "./http/plugins/error-envelope.js";
 import { registerRateLimits } from "./http/plugins/rate-limits.js";
 import "./http/request-state.js";
+import { registerBotRoutes } from "./http/routes/bots.js";
 import { registerDevLogin } from "./http/routes/dev-login.js";
 import { registerFetchApiKey } from "./http/routes/fetch-api-key.js";
+import { registerKeyLifecycle } from "./http/routes/key-lifecycle.js";
+import { registerLastUse } from "./http/routes/last-use.js";
 import { registerServerSettings } from "./http/routes/server-settings.js";
 import { registerUsersMe } from "./http/routes/users-me.js";
+import { registerWeb } from "./web/plugin.js";
 
 export interface BuildAppOptions {
   config: Config;
@@ -43,7 +47,9 @@ function paramName(raw: string): string {
  * The request URL with secret-bearing query values masked, for logs. Names are compared as the
  * server reads them, so `pass%77ord=` is masked too; the fragment after a stray `#` is dropped.
  */
-export function redactUrl(url: string): string {
+export function redactUrl(rawUrl: string): string {
+  // The desktop app's one-time login token travels in the path (Zulip's URL).
+  const url = rawUrl.replace(/^(\/accounts\/login\/subdomain\/)[^/?#]+/i, "$1[redacted]");
   const q = url.indexOf("?");
   if (q === -1) return url;
   const pairs = url
@@ -124,11 +130,15 @@ export async function buildApp({ config, ctx, logger = false }: BuildAppOptions)
   await registerBodyParsers(app, config.bodyLimit);
   registerRateLimits(app, ctx);
 
-  const realmUrlOf = (realm: Realm) => realmUrl(config.externalScheme, config.externalHost, realm.subdomain);
+  const realmUrlOf = (realm: Realm) => realmUrl(config.externalScheme, config.externalHost, realm.subdomain, config.realmHosts);
   registerFetchApiKey(app, ctx);
   registerServerSettings(app, ctx, config);
   registerUsersMe(app, config, authenticate);
+  registerKeyLifecycle(app, ctx, authenticate);
+  registerBotRoutes(app, { ctx, config, prefix: "/api/v1", authenticate });
+  registerLastUse(app, ctx, authenticate);
   if (config.mode === "development") registerDevLogin(app, ctx, realmUrlOf);
+  await registerWeb(app, { ctx, config, restAuth: authenticate });
 
   return app;
 }

@@ -5,6 +5,8 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { ConfigError, loadConfig, type Mode } from "../config.js";
 import { createContext } from "../context.js";
+import { CLI_SOURCE } from "../domain/audit.js";
+import { changeActivation } from "../domain/bots.js";
 import type { Context } from "../domain/context.js";
 import {
   createAccount,
@@ -12,7 +14,6 @@ import {
   DirectoryError,
   requireRealm,
   requireUser,
-  setAccountActive,
   setPassword,
   setRealmAuthMethods,
   setRealmDeactivated,
@@ -26,6 +27,7 @@ import { closeOnSignals, startServer } from "../server.js";
 import { syncKeyCache } from "../store/cache-sync.js";
 import { openDatabase } from "../store/database.js";
 import { closeRedis, openRedis } from "../store/redis.js";
+import { registerLifecycleCommands } from "./lifecycle-commands.js";
 import { readPassword } from "./password-input.js";
 
 function parseSwitch(value: string): boolean {
@@ -127,7 +129,7 @@ export function buildCli(): Command {
             .filter(([, on]) => on)
             .map(([name]) => name);
           console.log(
-            `${JSON.stringify(r.subdomain)}\t${r.name}\t${realmUrl(config.externalScheme, config.externalHost, r.subdomain)}\t${r.deactivated ? "deactivated" : "active"}\tlogin: ${methods.join(",") || "none"}`,
+            `${JSON.stringify(r.subdomain)}\t${r.name}\t${realmUrl(config.externalScheme, config.externalHost, r.subdomain, config.realmHosts)}\t${r.deactivated ? "deactivated" : "active"}\tlogin: ${methods.join(",") || "none"}`,
           );
         }
       }),
@@ -224,7 +226,7 @@ export function buildCli(): Command {
       .action(async (email: string, opts) =>
         withContext(opts, async (ctx) => {
           const u = await requireUser(ctx, await requireRealm(ctx, opts.realm), email);
-          await setAccountActive(ctx, u.id, active);
+          await changeActivation(ctx, u, active, null, CLI_SOURCE);
           console.log(`${u.deliveryEmail} is now ${active ? "active" : "deactivated"}.`);
         }),
       );
@@ -242,6 +244,7 @@ export function buildCli(): Command {
         console.log(`Password changed for ${u.deliveryEmail}.`);
       }),
     );
+  registerLifecycleCommands(program, { withContext, devOption, realmOption });
   return program;
 }
 

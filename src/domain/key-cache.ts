@@ -46,14 +46,30 @@ export class KeyCache {
     this.staleCheck = check;
   }
 
+  /**
+   * Counts invalidations. A lookup that read the database notes it before reading and stores
+   * its answer only if no invalidation came in between: otherwise a key regenerated while the
+   * lookup was in flight could be cached again after its invalidation, and keep working.
+   */
+  private generation = 0;
+
+  get epoch(): number {
+    return this.generation;
+  }
+
   get(digest: string): Principal | undefined {
     if (this.entries === null) return undefined;
-    if (this.staleCheck?.()) this.entries.clear();
+    if (this.staleCheck?.()) {
+      this.generation++;
+      this.entries.clear();
+    }
     return this.entries.get(digest);
   }
 
-  set(digest: string, principal: Principal): void {
+  /** Caches `principal`; with `epoch` (from before the lookup), only if nothing was invalidated since. */
+  set(digest: string, principal: Principal, epoch?: number): void {
     if (this.entries === null) return;
+    if (epoch !== undefined && epoch !== this.generation) return;
     this.entries.set(digest, principal);
     let digests = this.digestsByUser.get(principal.user.id);
     if (digests === undefined) {
@@ -80,6 +96,7 @@ export class KeyCache {
 
   /** Applies an invalidation that arrived from another node, without re-broadcasting it. */
   apply(event: Invalidation): void {
+    this.generation++;
     if (this.entries === null) return;
     if (event.kind === "all") {
       this.entries.clear();

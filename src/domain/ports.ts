@@ -1,6 +1,7 @@
 /** The small storage ports the rules depend on; `src/store/` implements them. */
 import type { SealedKey } from "./api-key.js";
 import type { AuthMethods, Realm, User } from "./model.js";
+import type { OneTimeTokenStore, SessionStore } from "./web-ports.js";
 
 export interface NewRealm {
   subdomain: string;
@@ -38,6 +39,12 @@ export interface NewUser {
   passwordHash: string | null;
   apiKey: SealedKey;
   timezone?: string;
+  defaultAllPublicStreams?: boolean;
+}
+
+/** A bot with the settings only bots have. */
+export interface BotUser extends User {
+  defaultAllPublicStreams: boolean;
 }
 
 export interface UserChanges {
@@ -60,11 +67,87 @@ export interface UserStore {
   listActiveHumans(): Promise<User[]>;
   create(user: NewUser, now: number): Promise<User>;
   update(id: number, changes: UserChanges): Promise<User | null>;
+  /**
+   * Stores a new API key; when `expectedDigest` is given, only if the current key is still that
+   * one (so a key can only be replaced by a request it authorized). False when nothing changed.
+   */
+  replaceApiKey(id: number, key: SealedKey, expectedDigest?: string): Promise<boolean>;
+  /** A realm's bots owned by `ownerId`, by date joined (active ones only unless asked). */
+  listBotsOwnedBy(ownerId: number, includeInactive?: boolean): Promise<BotUser[]>;
+  /** Whether an active account in the realm has exactly this full name (Zulip's `check_bot_name_available`). */
+  activeFullNameExists(realmId: number, fullName: string): Promise<boolean>;
+}
+
+/** Zulip's `PushDeviceToken.kind`. */
+export const PUSH_KIND = { apns: 1, fcm: 2 } as const;
+
+export interface PushDeviceStore {
+  /** Adds a token; an existing (user, kind, token) is left as it is. */
+  add(userId: number, kind: number, token: string, iosAppId: string | null, now: number): Promise<void>;
+  /** Removes one token; false when there was none. */
+  remove(userId: number, kind: number, token: string): Promise<boolean>;
+  /** Removes every token of the user; returns how many there were. */
+  removeAll(userId: number): Promise<number>;
+  list(userId: number): Promise<{ kind: number; token: string; iosAppId: string | null }[]>;
+}
+
+export interface AuditEvent {
+  realmId: number;
+  actingUserId: number | null;
+  modifiedUserId: number | null;
+  eventType: number;
+  eventTime: number;
+  ip: string | null;
+  client: string | null;
+  extra?: Record<string, unknown>;
+}
+
+export interface StoredAuditEvent extends AuditEvent {
+  id: number;
+  extra: Record<string, unknown>;
+}
+
+export interface AuditLogStore {
+  add(event: AuditEvent): Promise<void>;
+  /** The realm's newest events first. */
+  list(realmId: number, limit: number): Promise<StoredAuditEvent[]>;
+}
+
+export interface KeyUse {
+  usedAt: number;
+  ip: string;
+  client: string;
+}
+
+export interface KeyUseStore {
+  record(userId: number, keyDigest: string, use: KeyUse): Promise<void>;
+  find(keyDigest: string): Promise<KeyUse | null>;
+  /** Forgets every key of the user but `keepDigest`. */
+  forgetOthers(userId: number, keepDigest: string): Promise<void>;
+}
+
+export interface BotService {
+  baseUrl: string;
+  interface: number;
+  token: SealedKey;
+}
+
+export interface BotServiceStore {
+  add(botUserId: number, service: BotService): Promise<void>;
+  find(botUserId: number): Promise<BotService | null>;
 }
 
 export interface Stores {
   realms: RealmStore;
   users: UserStore;
+  pushDevices: PushDeviceStore;
+  auditLog: AuditLogStore;
+  keyUses: KeyUseStore;
+  botServices: BotServiceStore;
+  /** Web sessions (the web app). */
+  sessions: SessionStore;
+  /** Password-reset links and desktop login tokens. */
+  oneTimeTokens: OneTimeTokenStore;
   /** Runs `work` in one transaction; it commits when `work` resolves and rolls back if it throws. */
   transaction<T>(work: (stores: Stores) => Promise<T>): Promise<T>;
 }

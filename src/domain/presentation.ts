@@ -38,8 +38,12 @@ export function renderDescription(markdown: string): string {
   return paragraphs.map((p) => `<p>${escapeHtml(p).replace(/\n/g, "<br>\n")}</p>`).join("\n");
 }
 
-/** Python's `datetime.isoformat()` for a UTC time, as Zulip formats `date_joined`. */
+/**
+ * Python's `datetime.isoformat()` for a UTC time, as Zulip formats `date_joined`. Python leaves
+ * the fraction out when the microseconds are zero.
+ */
 export function isoformat(ms: number): string {
   const iso = new Date(ms).toISOString(); // 2024-01-02T03:04:05.678Z
-  return `${iso.slice(0, 19)}.${iso.slice(20, 23)}000+00:00`;
+  const millis = iso.slice(20, 23);
+  return millis === "000" ? `${iso.slice(0, 19)}+00:00` : `${iso.slice(0, 19)}.${millis}000+00:00`;
 }

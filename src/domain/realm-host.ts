@@ -55,7 +55,17 @@ export class HostResolver {
   }
 }
 
-/** The URL of an organization: `<scheme>://[<sub>.]<root>`. */
-export function realmUrl(scheme: string, externalHost: string, subdomain: string): string {
-  return subdomain === "" ? `${scheme}://${externalHost}` : `${scheme}://${subdomain}.${externalHost}`;
+/**
+ * The URL of an organization: `<scheme>://[<sub>.]<root>`, or the host configured for it in
+ * `realmHosts` (Zulip's `get_host_for_subdomain`: the root is always the external host).
+ */
+export function realmUrl(
+  scheme: string,
+  externalHost: string,
+  subdomain: string,
+  realmHosts: Record<string, string> = {},
+): string {
+  if (subdomain === "") return `${scheme}://${externalHost}`;
+  const host = Object.hasOwn(realmHosts, subdomain) ? realmHosts[subdomain] : undefined;
+  return `${scheme}://${host ?? `${subdomain}.${externalHost}`}`;
 }

@@ -8,6 +8,7 @@ import { hasApiKeyFormat } from "./api-key.js";
 import type { Context } from "./context.js";
 import { makePrincipal, type Principal } from "./key-cache.js";
 import { BOT_TYPE } from "./model.js";
+import { pythonStrip } from "./python-text.js";
 
 export interface KeyCheck {
   /** The Basic-auth username; null for webhook `?api_key=` URLs, which skip the email check. */
@@ -24,12 +25,13 @@ export interface KeyCheck {
 }
 
 async function loadPrincipal(ctx: Context, digest: string): Promise<Principal | null> {
+  const epoch = ctx.keyCache.epoch;
   const user = await ctx.stores.users.findByApiKeyDigest(digest);
   if (user === null) return null;
   const realm = await ctx.stores.realms.findById(user.realmId);
   if (realm === null) return null;
   const principal = makePrincipal(user, realm);
-  ctx.keyCache.set(digest, principal);
+  ctx.keyCache.set(digest, principal, epoch);
   return principal;
 }
 
@@ -41,7 +43,7 @@ function invalidKey(): ZulipError {
 function admit(principal: Principal | null, check: KeyCheck): Principal {
   if (principal === null) throw invalidKey();
   const { user, realm } = principal;
-  if (check.role !== null && (check.roleKey ?? check.role.trim().toLowerCase()) !== principal.emailKey) throw invalidKey();
+  if (check.role !== null && (check.roleKey ?? pythonStrip(check.role).toLowerCase()) !== principal.emailKey) throw invalidKey();
   if (realm.deactivated) throw new ZulipError(MESSAGES.realmDeactivated, { status: 401, code: "REALM_DEACTIVATED" });
   if (!user.isActive) throw new ZulipError(MESSAGES.userDeactivated, { status: 401, code: "USER_DEACTIVATED" });
   if (realm.subdomain !== check.subdomain) throw new ZulipError(MESSAGES.wrongSubdomain);
@@ -53,7 +55,7 @@ function admit(principal: Principal | null, check: KeyCheck): Principal {
 
 function digestOf(ctx: Context, check: KeyCheck): string {
   if (check.digest !== undefined) return check.digest;
-  const apiKey = check.apiKey.trim();
+  const apiKey = pythonStrip(check.apiKey);
   if (!hasApiKeyFormat(apiKey)) throw malformedKey();
   return ctx.vault.digest(apiKey);
 }

@@ -2,6 +2,10 @@
  * The zuliprc file (spec §9): what the web app offers for download and the CLI prints, and
  * what the Python bindings, zulip-js and the terminal app read.
  */
+import type { Config } from "../config.js";
+import type { Context } from "./context.js";
+import { BOT_TYPE, type User } from "./model.js";
+import { realmUrl } from "./realm-host.js";
 
 export interface ZuliprcFields {
   /** The account's email: the real (delivery) email for people, the bot's email for bots. */
@@ -31,4 +35,26 @@ export function renderZuliprc(fields: ZuliprcFields, section = "api"): string {
 /** The download Zulip's web app offers: a `data:` URL named `zuliprc`. */
 export function zuliprcDataUrl(text: string): string {
   return `data:application/octet-stream;charset=utf-8,${encodeURIComponent(text)}`;
+}
+
+/**
+ * The zuliprc of an account: its email (the real one for people, the bot's for bots), its
+ * current key, its organization's URL, and for outgoing-webhook bots the service token.
+ */
+export async function zuliprcFor(ctx: Context, config: Config, user: User): Promise<string> {
+  const realm = await ctx.stores.realms.findById(user.realmId);
+  if (realm === null) throw new Error(`user ${user.id} has no organization`);
+  const sealed = await ctx.stores.users.getSealedApiKey(user.id);
+  if (sealed === null) throw new Error(`user ${user.id} does not exist`);
+  let token: string | null = null;
+  if (user.isBot && user.botType === BOT_TYPE.outgoingWebhook) {
+    const service = await ctx.stores.botServices.find(user.id);
+    if (service !== null) token = ctx.vault.unseal(service.token);
+  }
+  return renderZuliprc({
+    email: user.deliveryEmail,
+    apiKey: ctx.vault.unseal(sealed),
+    site: realmUrl(config.externalScheme, config.externalHost, realm.subdomain),
+    token,
+  });
 }

@@ -7,9 +7,11 @@ import type { FastifyRequest } from "fastify";
 import { hasApiKeyFormat } from "../domain/api-key.js";
 import type { Context } from "../domain/context.js";
 import type { Principal } from "../domain/key-cache.js";
+import { pythonStrip } from "../domain/python-text.js";
 import { malformedKey, verifyApiKey, verifyCachedApiKey } from "../domain/verify-api-key.js";
 import { BASIC_CHALLENGE, MESSAGES, SESSION_CHALLENGE, unauthorizedBasic, ZulipError } from "../errors.js";
 import { parseBasicCredentials } from "./basic-credentials.js";
+import { clientName } from "./client-name.js";
 import { applyLimit } from "./plugins/rate-limits.js";
 
 function notLoggedIn(request: FastifyRequest): ZulipError {
@@ -45,15 +47,19 @@ export function makeRestAuthenticator(ctx: Context): (request: FastifyRequest) =
     let entry = read.get(header);
     if (entry !== undefined) return entry;
     const { role, apiKey } = parseBasicCredentials(header);
-    const key = apiKey.trim();
+    const key = pythonStrip(apiKey);
     const digest = hasApiKeyFormat(key) ? ctx.vault.digest(key) : null;
-    entry = { role, roleKey: role.trim().toLowerCase(), apiKey, digest };
+    entry = { role, roleKey: pythonStrip(role).toLowerCase(), apiKey, digest };
     if (read.size >= READ_HEADERS_KEPT) read.delete(read.keys().next().value as string);
     read.set(header, entry);
     return entry;
   };
-  const admitted = (request: FastifyRequest, principal: Principal): void | Promise<void> => {
+  const keyUse = ctx.keyUse ?? null;
+  const describe = (request: FastifyRequest) => ({ ip: request.ip, client: clientName(request) });
+  const admitted = (request: FastifyRequest, principal: Principal, digest: string): void | Promise<void> => {
     request.principal = principal;
+    // A map lookup and a time comparison; the write, at most once a minute, is not waited for.
+    if (keyUse !== null) keyUse.note(digest, principal.user.id, request, describe);
     return applyLimit(request, ctx.limits.user, principal.rateKey);
   };
   return function authenticateRest(request: FastifyRequest): void | Promise<void> {
@@ -68,9 +74,9 @@ export function makeRestAuthenticator(ctx: Context): (request: FastifyRequest) =
     } catch (err) {
       throw rewrap(err);
     }
-    if (principal !== undefined) return admitted(request, principal);
+    if (principal !== undefined) return admitted(request, principal, digest);
     return verifyApiKey(ctx, check).then(
-      (found) => admitted(request, found),
+      (found) => admitted(request, found, digest),
       (err: unknown) => {
         throw rewrap(err);
       },

@@ -11,6 +11,7 @@ import {
   Migrator,
   PostgresAdapter,
 } from "kysely";
+import { webMigration } from "./web-migration.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: migrations run against a schema that is still being built.
 type AnyDb = Kysely<any>;
@@ -84,15 +85,69 @@ const ldap: Migration = {
   },
 };
 
+const keyLifecycle: Migration = {
+  async up(db) {
+    await withId(db, db.schema.createTable("push_device_tokens"))
+      .addColumn("user_id", "integer", (c) => c.notNull().references("users.id").onDelete("cascade"))
+      .addColumn("kind", "integer", (c) => c.notNull())
+      .addColumn("token", "varchar(4096)", (c) => c.notNull())
+      .addColumn("ios_app_id", "varchar(255)")
+      .addColumn("date_created", "bigint", (c) => c.notNull())
+      .addUniqueConstraint("push_device_tokens_user_kind_token", ["user_id", "kind", "token"])
+      .execute();
+
+    await withId(db, db.schema.createTable("audit_log"))
+      .addColumn("realm_id", "integer", (c) => c.notNull().references("realms.id").onDelete("cascade"))
+      .addColumn("acting_user_id", "integer", (c) => c.references("users.id").onDelete("set null"))
+      .addColumn("modified_user_id", "integer", (c) => c.references("users.id").onDelete("set null"))
+      .addColumn("event_type", "integer", (c) => c.notNull())
+      .addColumn("event_time", "bigint", (c) => c.notNull())
+      .addColumn("ip", "varchar(64)")
+      .addColumn("client", "varchar(255)")
+      .addColumn("extra_data", "text", (c) => c.notNull().defaultTo("{}"))
+      .execute();
+    await db.schema.createIndex("audit_log_realm_time").on("audit_log").columns(["realm_id", "event_time"]).execute();
+    await db.schema.createIndex("audit_log_modified_user").on("audit_log").column("modified_user_id").execute();
+
+    await db.schema
+      .createTable("api_key_last_use")
+      .addColumn("key_digest", "varchar(64)", (c) => c.primaryKey())
+      .addColumn("user_id", "integer", (c) => c.notNull().references("users.id").onDelete("cascade"))
+      .addColumn("used_at", "bigint", (c) => c.notNull())
+      .addColumn("ip", "varchar(64)", (c) => c.notNull())
+      .addColumn("client", "varchar(255)", (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex("api_key_last_use_user").on("api_key_last_use").column("user_id").execute();
+
+    await withId(db, db.schema.createTable("bot_services"))
+      .addColumn("bot_user_id", "integer", (c) => c.notNull().references("users.id").onDelete("cascade"))
+      .addColumn("base_url", "text", (c) => c.notNull())
+      .addColumn("interface", "integer", (c) => c.notNull().defaultTo(1))
+      .addColumn("token_digest", "varchar(64)", (c) => c.notNull())
+      .addColumn("token_sealed", "text", (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex("bot_services_bot").on("bot_services").column("bot_user_id").execute();
+
+    await db.schema.alterTable("users").addColumn("default_all_public_streams", "integer", flag(0)).execute();
+  },
+  async down(db) {
+    await db.schema.alterTable("users").dropColumn("default_all_public_streams").execute();
+    await db.schema.dropTable("bot_services").execute();
+    await db.schema.dropTable("api_key_last_use").execute();
+    await db.schema.dropTable("audit_log").execute();
+    await db.schema.dropTable("push_device_tokens").execute();
+  },
+};
+
 /**
  * Every migration. Names sort in the order they run on a fresh database; a database that
  * already ran later ones still gets an earlier one it lacks (each migration only adds).
  */
 export const MIGRATIONS: Record<string, Migration> = {
   "0001_core": core,
-  // 0002_key_lifecycle: API-key lifecycle (push devices, audit log, last use).
+  "0002_key_lifecycle": keyLifecycle,
   "0003_ldap": ldap,
-  // 0004_web: web sessions, one-time tokens, password resets.
+  "0004_web": webMigration,
 };
 
 class InCodeProvider implements MigrationProvider {

@@ -45,11 +45,80 @@ export interface UserTable {
   enable_login_emails: Generated<number>;
   twenty_four_hour_time: Generated<number>;
   avatar_version: Generated<number>;
+  /** Bots: whether the bot follows every public channel (Zulip's field; stored, not acted on). */
+  default_all_public_streams: Generated<number>;
+}
+
+/** A mobile device's push token (Zulip's `PushDeviceToken`); kind 1 is APNs, 2 is FCM. */
+export interface PushDeviceTokenTable {
+  id: Generated<number>;
+  user_id: number;
+  kind: number;
+  token: string;
+  /** The iOS app id sent with an APNs token; null for FCM. */
+  ios_app_id: string | null;
+  date_created: number;
+}
+
+/** One row per administrative event (Zulip's `RealmAuditLog`). */
+export interface AuditLogTable {
+  id: Generated<number>;
+  realm_id: number;
+  acting_user_id: number | null;
+  modified_user_id: number | null;
+  event_type: number;
+  event_time: number;
+  ip: string | null;
+  client: string | null;
+  /** JSON object text. */
+  extra_data: string;
+}
+
+/** When, from where and by which client an API key was last used; one row per key digest. */
+export interface ApiKeyLastUseTable {
+  key_digest: string;
+  user_id: number;
+  used_at: number;
+  ip: string;
+  client: string;
+}
+
+/** An outgoing-webhook bot's service (Zulip's `Service`): where it posts and its token, sealed. */
+export interface BotServiceTable {
+  id: Generated<number>;
+  bot_user_id: number;
+  base_url: string;
+  interface: number;
+  token_digest: string;
+  token_sealed: string;
+}
+
+/** A browser session (migration 0004_web); the id is stored only as its SHA-256. */
+export interface WebSessionTable {
+  id_hash: string;
+  user_id: number;
+  created_at: number;
+  expires_at: number;
+}
+
+/** A one-time token: a password-reset link or a desktop login (0004_web); stored as its SHA-256. */
+export interface OneTimeTokenTable {
+  token_hash: string;
+  kind: string;
+  user_id: number;
+  created_at: number;
+  expires_at: number;
 }
 
 export interface Database {
   realms: RealmTable;
   users: UserTable;
+  push_device_tokens: PushDeviceTokenTable;
+  audit_log: AuditLogTable;
+  api_key_last_use: ApiKeyLastUseTable;
+  bot_services: BotServiceTable;
+  web_sessions: WebSessionTable;
+  one_time_tokens: OneTimeTokenTable;
 }
 
 export type RealmRow = Selectable<RealmTable>;

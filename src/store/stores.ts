@@ -3,6 +3,7 @@ import type { Kysely, Transaction } from "kysely";
 import type { SealedKey } from "../domain/api-key.js";
 import { emailKey, type Realm, type User } from "../domain/model.js";
 import {
+  type BotUser,
   DuplicateError,
   type NewRealm,
   type NewUser,
@@ -12,7 +13,9 @@ import {
   type UserChanges,
   type UserStore,
 } from "../domain/ports.js";
+import { KyselyAuditLogStore, KyselyBotServiceStore, KyselyKeyUseStore, KyselyPushDeviceStore } from "./lifecycle-stores.js";
 import type { Database, RealmPatch, RealmRow, UserPatch, UserRow } from "./schema.js";
+import { KyselyOneTimeTokenStore, KyselySessionStore } from "./web-stores.js";
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -223,6 +226,7 @@ class KyselyUserStore implements UserStore {
           api_key_sealed: user.apiKey.sealed,
           date_joined: now,
           timezone: user.timezone ?? "",
+          default_all_public_streams: bit(user.defaultAllPublicStreams ?? false),
         })
         .returning(USER_COLUMNS)
         .executeTakeFirstOrThrow();
@@ -250,6 +254,41 @@ class KyselyUserStore implements UserStore {
       rethrowDuplicate(err);
     }
   }
+
+  async replaceApiKey(id: number, key: SealedKey, expectedDigest?: string): Promise<boolean> {
+    let query = this.db.updateTable("users").set({ api_key_digest: key.digest, api_key_sealed: key.sealed }).where("id", "=", id);
+    if (expectedDigest !== undefined) query = query.where("api_key_digest", "=", expectedDigest);
+    try {
+      const result = await query.executeTakeFirst();
+      return Number(result.numUpdatedRows) > 0;
+    } catch (err) {
+      rethrowDuplicate(err);
+    }
+  }
+
+  async listBotsOwnedBy(ownerId: number, includeInactive = false): Promise<BotUser[]> {
+    let query = this.db
+      .selectFrom("users")
+      .select([...USER_COLUMNS, "default_all_public_streams"])
+      .where("bot_owner_id", "=", ownerId)
+      .where("is_bot", "=", 1);
+    if (!includeInactive) query = query.where("is_active", "=", 1);
+    const rows = await query.orderBy("date_joined").orderBy("id").execute();
+    return rows.map((row) => ({ ...toUser(row), defaultAllPublicStreams: row.default_all_public_streams === 1 }));
+  }
+
+  async activeFullNameExists(realmId: number, fullName: string): Promise<boolean> {
+    if (fullName.includes("\u0000")) return false;
+    const row = await this.db
+      .selectFrom("users")
+      .select("id")
+      .where("realm_id", "=", realmId)
+      .where("full_name", "=", fullName)
+      .where("is_active", "=", 1)
+      .limit(1)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
 }
 
 /** The domain's stores over a Kysely database or transaction. */
@@ -257,6 +296,12 @@ export function createStores(db: Db): Stores {
   return {
     realms: new KyselyRealmStore(db),
     users: new KyselyUserStore(db),
+    pushDevices: new KyselyPushDeviceStore(db),
+    auditLog: new KyselyAuditLogStore(db),
+    keyUses: new KyselyKeyUseStore(db),
+    botServices: new KyselyBotServiceStore(db),
+    sessions: new KyselySessionStore(db),
+    oneTimeTokens: new KyselyOneTimeTokenStore(db),
     transaction: (work) =>
       db.isTransaction
         ? work(createStores(db))

@@ -18,6 +18,7 @@ declare module "zulip-js" {
     callEndpoint(endpoint: string, method?: string, params?: Record<string, unknown>): Promise<ZulipResult>;
     users: { me: { getProfile(): Promise<ZulipResult> } };
     server: { settings(): Promise<ZulipResult> };
+    accounts: { retrieve(): Promise<ZulipResult> };
   }
   export default function zulipInit(config: ZulipConfig): Promise<ZulipClient>;
 }

@@ -87,7 +87,7 @@ export function registerServerSettings(app: FastifyInstance, ctx: Context, confi
           if (realm === null && subdomain !== "") throw new ZulipError("Invalid subdomain");
           if (realm === null && config.rootDomainLandingPage) throw new ZulipError("Subdomain required");
           const methods = authenticationMethods(realm);
-          const url = realmUrl(config.externalScheme, config.externalHost, subdomain);
+          const url = realmUrl(config.externalScheme, config.externalHost, subdomain, config.realmHosts);
           const body: Record<string, unknown> = {
             result: "success",
             msg: "",

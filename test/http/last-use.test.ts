@@ -1,0 +1,127 @@
+/**
+ * Each key's last use (time, address, client), written at most once a minute per key in the
+ * background, shown to its owner at `GET /api/v1/latchkey/api_key/last_use`.
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { basic, json, makeTestServer, type TestServer } from "../helper.js";
+
+const LAST_USE = "/api/v1/latchkey/api_key/last_use";
+
+function hamletAuth(server: TestServer): string {
+  return basic("hamlet@zulip.com", server.keys.get(server.hamlet.id) as string);
+}
+
+async function use(
+  server: TestServer,
+  auth: string,
+  headers: Record<string, string> = {},
+  address = "198.51.100.1",
+  url = "/api/v1/users/me",
+) {
+  const res = await server.app.inject({
+    method: "GET",
+    url,
+    headers: { authorization: auth, ...headers },
+    remoteAddress: address,
+  });
+  assert.equal(res.statusCode, 200, res.body);
+}
+
+async function lastUse(server: TestServer): Promise<unknown> {
+  await server.ctx.keyUse?.flush();
+  const sealed = await server.ctx.stores.users.getSealedApiKey(server.hamlet.id);
+  return server.ctx.stores.keyUses.find(sealed?.digest as string);
+}
+
+test("a key's use is recorded at most once a minute, with address and client", async (t) => {
+  const server = await makeTestServer();
+  t.after(() => server.close());
+  const auth = hamletAuth(server);
+  assert.equal(await lastUse(server), null);
+
+  const start = server.clock.now();
+  await use(server, auth, { "user-agent": "ZulipMobile/27.1 (Android 14)" }, "203.0.113.5");
+  assert.deepEqual(await lastUse(server), { usedAt: start, ip: "203.0.113.5", client: "ZulipMobile" });
+
+  // Within the minute, further uses are not written.
+  server.clock.advance(59);
+  await use(server, auth, { "user-agent": "ZulipTerminal/0.7" }, "203.0.113.6");
+  assert.deepEqual(await lastUse(server), { usedAt: start, ip: "203.0.113.5", client: "ZulipMobile" });
+
+  // After it, the next one is; the `client` parameter wins over the User-Agent.
+  server.clock.advance(1);
+  await use(server, auth, { "user-agent": "ZulipTerminal/0.7" }, "203.0.113.6", "/api/v1/users/me?client=website");
+  assert.deepEqual(await lastUse(server), { usedAt: start + 60_000, ip: "203.0.113.6", client: "website" });
+
+  // Another user's key has its own record.
+  const iago = basic("iago@zulip.com", server.keys.get(server.iago.id) as string);
+  await use(server, iago, { "user-agent": "" });
+  const iagoDigest = (await server.ctx.stores.users.getSealedApiKey(server.iago.id))?.digest as string;
+  assert.deepEqual(await server.ctx.stores.keyUses.find(iagoDigest), {
+    usedAt: start + 60_000,
+    ip: "198.51.100.1",
+    client: "Unspecified",
+  });
+});
+
+test("the owner reads their key's last use; a new key starts with none", async (t) => {
+  const server = await makeTestServer();
+  t.after(() => server.close());
+  const auth = hamletAuth(server);
+  const read = async (a: string) =>
+    server.app.inject({
+      method: "GET",
+      url: LAST_USE,
+      headers: { authorization: a, "user-agent": "curl/8.5.0" },
+      remoteAddress: "192.0.2.44",
+    });
+
+  const first = await read(auth);
+  assert.equal(first.statusCode, 200);
+  // The request that asks is itself a use of the key.
+  assert.deepEqual(json(first), {
+    result: "success",
+    msg: "",
+    last_use: { timestamp: Math.floor(server.clock.now() / 1000), ip: "192.0.2.44", client: "curl" },
+  });
+
+  const regenerated = await server.app.inject({
+    method: "POST",
+    url: "/api/v1/users/me/api_key/regenerate",
+    headers: { authorization: auth },
+  });
+  const newAuth = basic("hamlet@zulip.com", json(regenerated).api_key as string);
+  await server.ctx.keyUse?.flush();
+  const sealed = await server.ctx.stores.users.getSealedApiKey(server.hamlet.id);
+  assert.equal(await server.ctx.stores.keyUses.find(sealed?.digest as string), null);
+  server.clock.advance(120);
+  const second = await read(newAuth);
+  assert.deepEqual(json(second).last_use, { timestamp: Math.floor(server.clock.now() / 1000), ip: "192.0.2.44", client: "curl" });
+
+  const anonymous = await server.app.inject({ method: "GET", url: LAST_USE });
+  assert.equal(anonymous.statusCode, 401);
+  assert.equal(json(anonymous).msg, "Not logged in: API authentication or user session required");
+});
+
+test("with LATCHKEY_TRACK_KEY_USE=false nothing is recorded", async (t) => {
+  const server = await makeTestServer({ env: { LATCHKEY_TRACK_KEY_USE: "false" } });
+  t.after(() => server.close());
+  assert.equal(server.ctx.keyUse, null);
+  await use(server, hamletAuth(server));
+  const res = await server.app.inject({ method: "GET", url: LAST_USE, headers: { authorization: hamletAuth(server) } });
+  assert.deepEqual(json(res), { result: "success", msg: "", last_use: null });
+});
+
+test("a failed write is logged and the request is still answered", async (t) => {
+  const server = await makeTestServer();
+  t.after(() => server.close());
+  const warnings: string[] = [];
+  server.ctx.log = { warn: (_obj, msg) => warnings.push(msg ?? ""), error() {} };
+  server.ctx.stores.keyUses.record = async () => {
+    throw new Error("disk full");
+  };
+  await use(server, hamletAuth(server));
+  await server.ctx.keyUse?.flush();
+  assert.deepEqual(warnings, ["could not record an API key's use"]);
+});
