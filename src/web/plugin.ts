@@ -158,7 +158,8 @@ async function webPlugin(app: FastifyInstance, { ctx, config, restAuth }: WebOpt
 
   // CSRF failures in Zulip's words: JSON for /json, a page for forms.
   app.setErrorHandler((err: FastifyError, request, reply) => {
-    if (err instanceof ZulipError && !request.url.startsWith("/json/") && err.status < 500) {
+    const isJson = (request.routeOptions.url ?? request.url.replace(/^\/+/, "/")).startsWith("/json/");
+    if (err instanceof ZulipError && !isJson && err.status < 500) {
       // A page (the per-address limit on a form post, say): the message as a page, not JSON.
       return sendHtml(reply.headers(err.headers), err.status, messagePage("Error", err.message));
     }
@@ -171,7 +172,7 @@ async function webPlugin(app: FastifyInstance, { ctx, config, restAuth }: WebOpt
           ? "CSRF token missing."
           : "CSRF token incorrect.";
     request.log.info({ reason }, "csrf check failed");
-    if (request.url.startsWith("/json/")) {
+    if (isJson) {
       throw new ZulipError(`CSRF error: ${reason}`, { status: 403, code: "CSRF_FAILED", data: { reason } });
     }
     return sendHtml(
