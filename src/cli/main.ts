@@ -166,11 +166,10 @@ export function buildCli(): Command {
           ldap: opts.ldap,
           dev: opts.dev,
         });
-        console.log(`Login methods for "${r.subdomain}": ${JSON.stringify(r.authMethods)}`);
-        if (opts.ldapAutoCreate !== undefined) {
-          r = await setRealmLdapAutoCreate(ctx, r.id, opts.ldapAutoCreate);
-          console.log(`Account creation on first LDAP login for "${r.subdomain}": ${r.ldapAutoCreate ? "on" : "off"}`);
-        }
+        if (opts.ldapAutoCreate !== undefined) r = await setRealmLdapAutoCreate(ctx, r.id, opts.ldapAutoCreate);
+        console.log(
+          `Login methods for "${r.subdomain}": ${JSON.stringify(r.authMethods)}; LDAP account creation ${r.ldapAutoCreate ? "on" : "off"}`,
+        );
       }),
     );
 
