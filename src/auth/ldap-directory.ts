@@ -104,10 +104,12 @@ export class LdapsDirectory implements LdapDirectory {
       url: uri,
       connectTimeout: Math.max(1, Math.min(this.config.connectTimeoutMs, deadline - Date.now())),
       timeout: this.config.timeoutMs,
-      tlsOptions,
+      // ldapts speaks TLS from the start whenever it is given TLS options, so only ldaps:// gets them.
+      ...(uri.startsWith("ldaps:") ? { tlsOptions } : {}),
     });
     opened.push(client);
-    if (this.config.startTls) await client.startTLS(tlsOptions);
+    // A fresh object: ldapts keeps the socket in the options it is given.
+    if (this.config.startTls) await client.startTLS({ ...tlsOptions });
     if (this.config.bindDn !== "") await client.bind(this.config.bindDn, this.config.bindPassword);
     return client;
   }
