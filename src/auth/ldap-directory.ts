@@ -12,6 +12,7 @@ import {
   LdapBackend,
   type LdapDirectory,
 } from "../domain/ldap-login.js";
+import { ZulipError } from "../errors.js";
 import type { LdapConfig } from "./ldap-config.js";
 
 /** Puts each value, escaped, where its `%(name)s` placeholder stands in a filter template. */
@@ -154,7 +155,8 @@ export class LdapsDirectory implements LdapDirectory {
       try {
         return await work(new LdapSession(client, this.config, this.attributes));
       } catch (err) {
-        if (err instanceof DirectoryUnavailableError) throw err;
+        // The rules' own refusals (a throttle, say) pass through; the rest is the directory failing.
+        if (err instanceof DirectoryUnavailableError || err instanceof ZulipError) throw err;
         throw new DirectoryUnavailableError(`directory error: ${(err as Error).message}`, err);
       }
     };
