@@ -6,6 +6,7 @@
  * created on first login when the organization allows it, deactivated when the directory has
  * disabled the person, and its full name kept as the directory has it.
  */
+import { rateLimited } from "../errors.js";
 import type { AuthFlag, Context, ExternalPasswordBackend, PasswordAttempt } from "./context.js";
 import { createAccount, DirectoryError, setAccountActive } from "./directory.js";
 import { isValidEmail } from "./email.js";
@@ -53,6 +54,8 @@ export interface LdapRules {
 
 /** What a successful bind told us about the person. */
 interface DirectoryLogin {
+  /** The throttle key of the directory entry, cleared when the login succeeds. */
+  entryKey: string;
   email: string;
   fullName: string | null;
   disabled: boolean;
@@ -96,7 +99,9 @@ export class LdapBackend implements ExternalPasswordBackend {
       return null;
     }
     if (login === null) return null;
-    return this.accountFor(ctx, attempt.realm, login, flags);
+    const user = await this.accountFor(ctx, attempt.realm, login, flags);
+    if (user !== null) await ctx.authLimiter.clear(login.entryKey);
+    return user;
   }
 
   /** Zulip's `django_to_ldap_username`: the LDAP username, or null with the flag that says why. */
@@ -159,9 +164,16 @@ export class LdapBackend implements ExternalPasswordBackend {
       return null;
     }
     if (this.rules.requireGroup !== null && !(await session.isMember(this.rules.requireGroup, person.dn))) return null;
+    // The directory matches names loosely ("Alice", " alice" and "alice" are one entry), while the
+    // username throttle counts each spelling apart; the entry gets a budget of its own so that
+    // spellings cannot multiply the guesses at one password.
+    const entryKey = `authenticate_by_ldap_entry:${person.dn.toLowerCase()}`;
+    const rate = await ctx.authLimiter.hit(entryKey, ctx.authRateRules);
+    if (rate.limited) throw rateLimited(rate.secondsToFreedom);
     if (!(await session.checkPassword(person.dn, attempt.password))) return null;
     const marker = firstValue(person, this.rules.deactivatedAttr);
     return {
+      entryKey,
       email,
       fullName: firstValue(person, this.rules.fullNameAttr)?.trim().slice(0, MAX_FULL_NAME) || null,
       disabled: marker !== null && this.rules.deactivatedValues.includes(marker.toLowerCase()),
@@ -195,6 +207,8 @@ export class LdapBackend implements ExternalPasswordBackend {
     if (user.isBot) return null;
     if (login.fullName !== null && login.fullName !== user.fullName) {
       user = (await ctx.stores.users.update(user.id, { fullName: login.fullName })) ?? user;
+      // Cached answers for the user's key carry the old name.
+      ctx.keyCache.invalidate({ kind: "user", userId: user.id });
     }
     return user;
   }
@@ -222,5 +236,6 @@ async function createLdapAccount(ctx: Context, realm: Realm, login: DirectoryLog
 export async function setRealmLdapAutoCreate(ctx: Context, realmId: number, on: boolean): Promise<Realm> {
   const realm = await ctx.stores.realms.update(realmId, { ldapAutoCreate: on });
   if (realm === null) throw new DirectoryError(`no organization with id ${realmId}`);
+  ctx.keyCache.invalidate({ kind: "realm", realmId });
   return realm;
 }
