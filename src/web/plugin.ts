@@ -50,7 +50,7 @@ import {
   passwordResetRequestPage,
   passwordResetSentPage,
 } from "./pages.js";
-import { checkSessionAccount, makeSessionAuthenticator } from "./session-auth.js";
+import { checkSessionAccount, makeSessionAuthenticator, NotLoggedInError, prefersHtml } from "./session-auth.js";
 
 export interface WebOptions {
   ctx: Context;
@@ -180,6 +180,14 @@ async function webPlugin(app: FastifyInstance, { ctx, config, restAuth }: WebOpt
   const isJson = (request: FastifyRequest) =>
     (request.routeOptions.url ?? "").startsWith("/json/") || API_PATH.test(sentPath(request));
   app.setErrorHandler((err: FastifyError, request, reply) => {
+    // §5.1: a browser that opens a /json URL without logging in is sent to the login page.
+    if (err instanceof NotLoggedInError && prefersHtml(request.headers.accept)) {
+      const path = sentPath(request);
+      return reply
+        .code(302)
+        .header("location", `/login/?next=${encodeURIComponent(path)}`)
+        .send();
+    }
     if (err instanceof ZulipError && !isJson(request) && err.status < 500) {
       // A page (the per-address limit on a form post, say): the message as a page, not JSON.
       return sendHtml(reply.headers(err.headers), err.status, messagePage("Error", err.message));

@@ -192,3 +192,18 @@ test("/json/fetch_api_key in an organization without password login returns the 
   assert.equal(json(res).api_key, server.keys.get(server.iago.id));
   assert.equal(server.hasher.work, 0);
 });
+
+test("a browser opening a /json URL without a session is sent to the login page; API clients get the 401", async (t) => {
+  const server = await makeTestServer();
+  t.after(() => server.close());
+  const get = (accept?: string) =>
+    server.app.inject({ method: "GET", url: "/json/bots", headers: { host: "testserver", ...(accept ? { accept } : {}) } });
+  const browserNav = await get("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8");
+  assert.equal(browserNav.statusCode, 302);
+  assert.equal(browserNav.headers.location, "/login/?next=%2Fjson%2Fbots");
+  for (const accept of [undefined, "*/*", "application/json", "application/json, text/html;q=0.5", "text/html;q=0.5, */*"]) {
+    const res = await get(accept);
+    assert.equal(res.statusCode, 401, String(accept));
+    assert.equal(json(res).code, "UNAUTHORIZED");
+  }
+});
