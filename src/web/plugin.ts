@@ -139,6 +139,7 @@ function sendHtml(reply: FastifyReply, status: number, body: string): FastifyRep
 }
 
 export async function registerWeb(app: FastifyInstance, options: WebOptions): Promise<void> {
+  // biome-ignore lint/nursery/noMisusedPromises: Fastify awaits async plugins.
   await app.register(webPlugin, options);
 }
 
@@ -646,6 +647,7 @@ async function webPlugin(app: FastifyInstance, { ctx, config, restAuth }: WebOpt
 
   // The /json endpoints: session (with CSRF on state-changing methods) or Basic.
   const authenticateJson = makeSessionAuthenticator(ctx, restAuth);
+  // biome-ignore lint/nursery/noMisusedPromises: Fastify awaits async plugins.
   await app.register(async (json) => {
     json.addHook("preHandler", (request, reply, done) => {
       if (request.webSession === null || SAFE_METHODS.has(request.method)) return done();
