@@ -137,7 +137,7 @@ export async function buildApp({ config, ctx, logger = false }: BuildAppOptions)
   registerKeyLifecycle(app, ctx, authenticate);
   registerBotRoutes(app, { ctx, config, prefix: "/api/v1", authenticate });
   registerLastUse(app, ctx, authenticate);
-  if (config.mode === "development") registerDevLogin(app, ctx, realmUrlOf);
+  if (config.mode === "development") registerDevLogin(app, ctx, realmUrlOf, config.externalScheme === "https");
   await registerWeb(app, { ctx, config, restAuth: authenticate });
 
   return app;

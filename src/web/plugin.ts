@@ -51,6 +51,7 @@ import {
   passwordResetSentPage,
 } from "./pages.js";
 import { checkSessionAccount, makeSessionAuthenticator, NotLoggedInError, prefersHtml } from "./session-auth.js";
+import { SESSION_COOKIE, sessionCookieOptions } from "./session-cookie.js";
 
 export interface WebOptions {
   ctx: Context;
@@ -59,7 +60,7 @@ export interface WebOptions {
   restAuth: (request: FastifyRequest) => void | Promise<void>;
 }
 
-export const SESSION_COOKIE = "sessionid";
+export { SESSION_COOKIE } from "./session-cookie.js";
 export const CSRF_COOKIE = "csrftoken";
 /** How long the desktop app has to redeem its one-time login token (Zulip: 15 s). */
 export const DESKTOP_TOKEN_MS = 15_000;
@@ -236,7 +237,7 @@ async function webPlugin(app: FastifyInstance, { ctx, config, restAuth }: WebOpt
   };
 
   const setSessionCookie = (reply: FastifyReply, id: string) =>
-    reply.setCookie(SESSION_COOKIE, id, { path: "/", httpOnly: true, sameSite: "lax", secure, maxAge: SESSION_AGE_MS / 1000 });
+    reply.setCookie(SESSION_COOKIE, id, { ...sessionCookieOptions(secure), maxAge: SESSION_AGE_MS / 1000 });
 
   const requireHostRealm = async (request: FastifyRequest, reply: FastifyReply): Promise<Realm | null> => {
     const realm = await ctx.stores.realms.findBySubdomain(request.subdomain);
@@ -438,7 +439,7 @@ async function webPlugin(app: FastifyInstance, { ctx, config, restAuth }: WebOpt
 
   const logout = async (request: FastifyRequest, reply: FastifyReply) => {
     if (request.webSession !== null) await endSession(ctx, request.webSession.idHash);
-    reply.clearCookie(SESSION_COOKIE, { path: "/", httpOnly: true, sameSite: "lax", secure });
+    reply.clearCookie(SESSION_COOKIE, sessionCookieOptions(secure));
     return reply.code(302).header("location", "/login/").send();
   };
   app.post("/accounts/logout/", { preHandler: csrfCheck }, logout);

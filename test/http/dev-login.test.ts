@@ -15,6 +15,7 @@ import {
 } from "../../src/domain/directory.js";
 import { ROLE } from "../../src/domain/model.js";
 import { form, json, makeTestServer, PASSWORD, type TestServer } from "../helper.js";
+import { InjectBrowser } from "../web/web-helper.js";
 
 function devLogin(server: TestServer, fields: Record<string, string>, host = "testserver"): Promise<LightMyRequestResponse> {
   const { payload, headers } = form(fields);
@@ -155,4 +156,56 @@ test("production mode: both endpoints are not routed and answer the JSON 404", a
   // server_settings says dev login is off.
   const settings = json(await server.app.inject({ method: "GET", url: "/api/v1/server_settings" }));
   assert.equal((settings.authentication_methods as Record<string, boolean>).dev, false);
+});
+
+test("dev_fetch_api_key also logs the caller in to the web app, as Zulip's do_login does (§2)", async (t) => {
+  const server = await makeTestServer();
+  t.after(() => server.close());
+  const browser = new InjectBrowser(server.app);
+  // A session id planted before the login is worth nothing after it.
+  await browser.login("hamlet@zulip.com", PASSWORD);
+  const planted = browser.cookies.get("sessionid");
+  assert.ok(planted);
+
+  const { payload, headers } = form({ username: "iago@zulip.com" });
+  const res = await server.app.inject({
+    method: "POST",
+    url: "/api/v1/dev_fetch_api_key",
+    payload,
+    headers: { ...headers, host: "testserver", cookie: `sessionid=${planted}` },
+  });
+  assert.equal(res.statusCode, 200, res.body);
+  assert.equal(json(res).api_key, server.keys.get(server.iago.id));
+  const cookie = ([] as string[]).concat(res.headers["set-cookie"] ?? []).find((c) => c.startsWith("sessionid="));
+  assert.ok(cookie, "a session cookie is set");
+  assert.match(cookie, /HttpOnly/);
+  assert.match(cookie, /SameSite=Lax/);
+  assert.match(cookie, /Path=\//);
+  assert.doesNotMatch(cookie, /Secure/, "plain HTTP in development");
+
+  // With that cookie the settings page opens as Iago; the planted one is logged out.
+  const session = /^sessionid=([^;]+)/.exec(cookie)?.[1] as string;
+  const fresh = new InjectBrowser(server.app);
+  fresh.cookies.set("sessionid", session);
+  const page = await fresh.get("/settings/account");
+  assert.equal(page.statusCode, 200);
+  assert.match(page.body, /iago@zulip\.com/);
+  const old = new InjectBrowser(server.app);
+  old.cookies.set("sessionid", planted);
+  const gone = await old.get("/settings/account");
+  assert.equal(gone.statusCode, 302);
+  assert.equal(gone.headers.location, "/login/?next=%2Fsettings%2Faccount");
+
+  // A failed dev login sets no cookie.
+  const failed = await devLogin(server, { username: "nobody@zulip.com" });
+  assert.equal(failed.statusCode, 401);
+  assert.equal(failed.headers["set-cookie"], undefined);
+});
+
+test("dev_fetch_api_key's session cookie is Secure when the server is reached over HTTPS", async (t) => {
+  const server = await makeTestServer({ env: { LATCHKEY_EXTERNAL_SCHEME: "https" } });
+  t.after(() => server.close());
+  const res = await devLogin(server, { username: "iago@zulip.com" });
+  assert.equal(res.statusCode, 200, res.body);
+  assert.match(String(res.headers["set-cookie"]), /^sessionid=[^;]+;.*Secure/);
 });

@@ -9,6 +9,7 @@ import { isValidEmail } from "../../domain/email.js";
 import { findActiveUser } from "../../domain/login.js";
 import { emailKey, isRealmAdmin, type Realm } from "../../domain/model.js";
 import { authenticationFailed, MESSAGES, ZulipError } from "../../errors.js";
+import { startBrowserSession } from "../../web/session-cookie.js";
 import { registerEndpoint } from "../endpoint.js";
 import { readParam, requireParam } from "../params.js";
 import { loginSource, requireRealmFromRequest } from "../request-info.js";
@@ -21,13 +22,18 @@ const devUser = {
   required: ["email", "realm_url"],
 };
 
-export function registerDevLogin(app: FastifyInstance, ctx: Context, realmUrlOf: (realm: Realm) => string): void {
+export function registerDevLogin(
+  app: FastifyInstance,
+  ctx: Context,
+  realmUrlOf: (realm: Realm) => string,
+  secureCookies: boolean,
+): void {
   registerEndpoint(app, "/api/v1/dev_fetch_api_key", {
     POST: {
       typed: true,
       config: { limitByAddress: true },
       schema: { response: { 200: apiKeyResponse } },
-      handler: async (request) => {
+      handler: async (request, reply) => {
         const username = requireParam(request, "username");
         const client = readParam(request, "client");
         if (!isValidEmail(username)) throw new ZulipError(MESSAGES.invalidEmail);
@@ -39,11 +45,14 @@ export function registerDevLogin(app: FastifyInstance, ctx: Context, realmUrlOf:
           throw new ZulipError(MESSAGES.realmDeactivated, { status: 401, code: "REALM_DEACTIVATED" });
         if (flags.has("inactive_user")) throw new ZulipError(MESSAGES.userDeactivated, { status: 401, code: "USER_DEACTIVATED" });
         if (user === null) throw authenticationFailed();
+        const apiKey = await revealApiKey(ctx, user.id);
+        // Zulip's do_login: the browser (or client) that asked is logged in to the web app too.
+        await startBrowserSession(ctx, request, reply, user, secureCookies);
         ctx.onLogin(user, realm, loginSource(request, client));
         return {
           result: "success",
           msg: "",
-          api_key: await revealApiKey(ctx, user.id),
+          api_key: apiKey,
           email: user.deliveryEmail,
           user_id: user.id,
         };
