@@ -1,5 +1,5 @@
 // Settings → Account & privacy → Manage your API key.
-import { clearError, postJson, showError } from "./web.js";
+import { clearError, errorMessage, postJson, showError } from "./web.js";
 import { zuliprcContent, zuliprcDataUrl } from "./zuliprc.js";
 
 const section = document.getElementById("api-key-section");
@@ -46,9 +46,9 @@ async function fetchKey(fields, button) {
   clearError(error);
   button.disabled = true;
   try {
-    const { ok, body } = await postJson("/json/fetch_api_key", fields);
+    const { ok, body, message } = await postJson("/json/fetch_api_key", fields);
     if (ok) show(body.api_key);
-    else showError(error, body.msg || "Something went wrong.");
+    else showError(error, message);
   } catch {
     showError(error, "Could not reach the server. Check your connection and try again.");
   } finally {
@@ -104,7 +104,9 @@ confirmGenerate?.addEventListener("click", async () => {
       show(body.api_key);
       copyStatus.textContent = "A new API key was generated. The old one no longer works.";
     } else {
-      showError(error, body.msg || "Could not generate a new key.");
+      // A 401 here is about the key shown (replaced meanwhile), not the session: Zulip's words.
+      const fallback = "Could not generate a new key.";
+      showError(error, response.status === 401 ? body.msg || fallback : errorMessage(response.status, body, fallback));
     }
   } catch {
     showError(error, "Could not reach the server. Check your connection and try again.");

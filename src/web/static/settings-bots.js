@@ -9,9 +9,9 @@ async function act(button, method, url, fields, onSuccess) {
   clearError(pageError);
   button.disabled = true;
   try {
-    const { ok, body } = await callJson(method, url, fields);
+    const { ok, body, message } = await callJson(method, url, fields);
     if (ok) await onSuccess(body);
-    else showError(pageError, body.msg || "Something went wrong.");
+    else showError(pageError, message);
   } catch {
     showError(pageError, "Could not reach the server. Check your connection and try again.");
   } finally {
@@ -84,9 +84,9 @@ form.addEventListener("submit", async (event) => {
   const button = document.getElementById("create-bot");
   button.disabled = true;
   try {
-    const { ok, body } = await callJson("POST", "/json/bots", fields);
+    const { ok, message } = await callJson("POST", "/json/bots", fields);
     if (ok) window.location.reload();
-    else showError(addError, body.msg || "Could not create the bot.");
+    else showError(addError, message);
   } catch {
     showError(addError, "Could not reach the server. Check your connection and try again.");
   } finally {

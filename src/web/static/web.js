@@ -8,7 +8,24 @@ export function postJson(url, fields, headers = {}) {
   return callJson("POST", url, fields, headers);
 }
 
-/** Calls a /json endpoint with a form body, the session and the CSRF token. */
+/**
+ * What to tell the person when a call fails: Zulip's message, except where it speaks to API
+ * clients rather than to someone on a web page (an ended session, a stale CSRF token, a limit).
+ */
+export function errorMessage(status, body, fallback) {
+  if (status === 401 && body.code === "UNAUTHORIZED") return "You are no longer logged in. Reload the page to log in again.";
+  if (status === 403 && body.code === "CSRF_FAILED") return "This page has expired. Reload it and try again.";
+  if (status === 429) {
+    const seconds = Math.ceil(Number(body["retry-after"]));
+    return seconds > 0 ? `Too many attempts. Try again in ${seconds} seconds.` : "Too many attempts. Try again later.";
+  }
+  return body.msg || fallback;
+}
+
+/**
+ * Calls a /json endpoint with a form body, the session and the CSRF token; `message` says what
+ * went wrong when `ok` is false.
+ */
 export async function callJson(method, url, fields, headers = {}) {
   const response = await fetch(url, {
     method,
@@ -22,7 +39,8 @@ export async function callJson(method, url, fields, headers = {}) {
   } catch {
     body = { result: "error", msg: `The server answered ${response.status}.` };
   }
-  return { ok: response.ok && body.result === "success", status: response.status, body };
+  const ok = response.ok && body.result === "success";
+  return { ok, status: response.status, body, message: ok ? "" : errorMessage(response.status, body, "Something went wrong.") };
 }
 
 export function showError(element, message) {
