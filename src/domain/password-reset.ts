@@ -7,9 +7,10 @@ import type { Context } from "./context.js";
 import { setPassword } from "./directory.js";
 import { isValidEmail } from "./email.js";
 import type { Realm, User } from "./model.js";
+import { consumeOneTimeToken, peekOneTimeToken, storeOneTimeToken } from "./one-time-tokens.js";
 import { passwordProblem } from "./password-policy.js";
 import { limitPasswordResetEmail } from "./password-reset-throttle.js";
-import { hashSecret, newSecret } from "./sessions.js";
+import { newSecret } from "./sessions.js";
 
 /** How long a reset link works. */
 export const PASSWORD_RESET_LINK_MS = 24 * 3600 * 1000;
@@ -45,14 +46,7 @@ export async function requestPasswordReset(ctx: Context, realm: Realm, email: st
     return;
   }
   const token = newSecret();
-  const now = ctx.clock.now();
-  await ctx.stores.oneTimeTokens.create({
-    tokenHash: hashSecret(token),
-    kind: "password_reset",
-    userId: user.id,
-    createdAt: now,
-    expiresAt: now + PASSWORD_RESET_LINK_MS,
-  });
+  await storeOneTimeToken(ctx, token, "password_reset", user.id, PASSWORD_RESET_LINK_MS);
   await ctx.mailer.send({
     to: user.deliveryEmail,
     subject: `Reset your password for ${realm.name}`,
@@ -72,8 +66,7 @@ export async function requestPasswordReset(ctx: Context, realm: Realm, email: st
 
 /** The account a reset link belongs to, while it is unused and unexpired. */
 export async function userForResetToken(ctx: Context, token: string): Promise<User | null> {
-  if (token.length === 0 || token.length > 100) return null;
-  const found = await ctx.stores.oneTimeTokens.peek(hashSecret(token), "password_reset", ctx.clock.now());
+  const found = await peekOneTimeToken(ctx, token, "password_reset");
   if (found === null) return null;
   const user = await ctx.stores.users.findById(found.userId);
   return user?.isActive ? user : null;
@@ -98,7 +91,7 @@ export async function completePasswordReset(
   if (password !== confirmation) return { ok: false, problem: "The two password fields didn't match." };
   const problem = passwordProblem(password);
   if (problem !== null) return { ok: false, problem };
-  const used = await ctx.stores.oneTimeTokens.consume(hashSecret(token), "password_reset", ctx.clock.now());
+  const used = await consumeOneTimeToken(ctx, token, "password_reset");
   if (used === null) return { ok: false, problem: RESET_LINK_INVALID };
   await setPassword(ctx, user, password);
   await ctx.stores.oneTimeTokens.deleteForUser(user.id, "password_reset");

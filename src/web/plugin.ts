@@ -26,10 +26,11 @@ import {
   requireEmailFormatUsernames,
 } from "../domain/login.js";
 import { isRealmAdmin, type Realm, type User } from "../domain/model.js";
+import { consumeOneTimeToken, storeOneTimeToken } from "../domain/one-time-tokens.js";
 import { encryptForDesktop, isValidOtp, mobileFlowLocation, otpEncryptApiKey } from "../domain/otp.js";
 import { completePasswordReset, RESET_LINK_INVALID, requestPasswordReset, userForResetToken } from "../domain/password-reset.js";
 import { realmUrl } from "../domain/realm-host.js";
-import { endSession, hashSecret, resolveSession, SESSION_AGE_MS, startSession } from "../domain/sessions.js";
+import { endSession, resolveSession, SESSION_AGE_MS, startSession } from "../domain/sessions.js";
 import { zuliprcDataUrl, zuliprcFor } from "../domain/zuliprc.js";
 import { MESSAGES, ZulipError } from "../errors.js";
 import { registerEndpoint } from "../http/endpoint.js";
@@ -37,6 +38,7 @@ import { readParam } from "../http/params.js";
 import { recordRateDecision } from "../http/plugins/rate-limits.js";
 import { loginSource } from "../http/request-info.js";
 import { registerBotRoutes } from "../http/routes/bots.js";
+import { successSchema } from "../http/schemas.js";
 import { listOutbox } from "../mail/nodemailer-mailer.js";
 import { type BotEntry, botsSettingsPage } from "./bots-page.js";
 import { html } from "./html.js";
@@ -91,25 +93,26 @@ const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
 const OTP_BOTH = "Can't use both mobile_flow_otp and desktop_flow_otp together.";
 
+/** A parsed form or query value: a string, or the last of a repeated name (as Django reads it). */
+function lastString(value: unknown): string | undefined {
+  const last = Array.isArray(value) ? value[value.length - 1] : value;
+  return typeof last === "string" ? last : undefined;
+}
+
 /** A form field from the body (never the query string: secrets do not belong in URLs). */
 function field(request: FastifyRequest, name: string): string | undefined {
   const body = request.body;
   if (typeof body !== "object" || body === null || Buffer.isBuffer(body)) return undefined;
-  const value = (body as Record<string, unknown>)[name];
-  if (typeof value === "string") return value;
-  if (Array.isArray(value)) {
-    const last = value[value.length - 1];
-    return typeof last === "string" ? last : undefined;
-  }
-  return undefined;
+  return lastString((body as Record<string, unknown>)[name]);
 }
 
 function queryValue(request: FastifyRequest, name: string): string | undefined {
-  const query = request.query as Record<string, unknown> | undefined;
-  const value = query?.[name];
-  if (typeof value === "string") return value;
-  if (Array.isArray(value) && typeof value[value.length - 1] === "string") return value[value.length - 1] as string;
-  return undefined;
+  return lastString((request.query as Record<string, unknown> | undefined)?.[name]);
+}
+
+/** "Try again in N seconds." for a 429. */
+function tryAgainIn(err: ZulipError): string {
+  return `Try again in ${Math.ceil(Number(err.data["retry-after"]))} seconds.`;
 }
 
 /** A local path to go to after logging in; anything else (other hosts, `//x`) is ignored. */
@@ -321,15 +324,9 @@ async function webPlugin(app: FastifyInstance, { ctx, config, restAuth }: WebOpt
         .send();
     }
     if (otps.desktop !== undefined) {
+      // Zulip's desktop login token has an API key's shape.
       const token = generateApiKey();
-      const now = ctx.clock.now();
-      await ctx.stores.oneTimeTokens.create({
-        tokenHash: hashSecret(token),
-        kind: "desktop_login",
-        userId: user.id,
-        createdAt: now,
-        expiresAt: now + DESKTOP_TOKEN_MS,
-      });
+      await storeOneTimeToken(ctx, token, "desktop_login", user.id, DESKTOP_TOKEN_MS);
       return sendHtml(
         reply,
         200,
@@ -343,11 +340,27 @@ async function webPlugin(app: FastifyInstance, { ctx, config, restAuth }: WebOpt
     return reply.code(302).header("location", safeNext(next)).send();
   };
 
-  const loginGet = async (request: FastifyRequest, reply: FastifyReply) => {
+  /**
+   * The organization of a login request and its app flow (§10), read by `read`; when either is
+   * wrong, the error page is sent and the answer is null.
+   */
+  const loginTarget = async (
+    reply: FastifyReply,
+    request: FastifyRequest,
+    read: (request: FastifyRequest, name: string) => string | undefined,
+  ): Promise<{ realm: Realm; otps: Otps } | null> => {
     const realm = await requireHostRealm(request, reply);
-    if (realm === null) return reply;
-    const otps = readOtps(queryValue(request, "mobile_flow_otp"), queryValue(request, "desktop_flow_otp"));
-    if ("error" in otps) return sendHtml(reply, 400, messagePage("Error", otps.error, realm.name));
+    if (realm === null) return null;
+    const otps = readOtps(read(request, "mobile_flow_otp"), read(request, "desktop_flow_otp"));
+    if (!("error" in otps)) return { realm, otps };
+    sendHtml(reply, 400, messagePage("Error", otps.error, realm.name));
+    return null;
+  };
+
+  const loginGet = async (request: FastifyRequest, reply: FastifyReply) => {
+    const target = await loginTarget(reply, request, queryValue);
+    if (target === null) return reply;
+    const { realm, otps } = target;
     const next = queryValue(request, "next");
     if (currentUser(request, realm) !== null && otps.mobile === undefined && otps.desktop === undefined) {
       return reply.code(302).header("location", safeNext(next)).send();
@@ -356,10 +369,9 @@ async function webPlugin(app: FastifyInstance, { ctx, config, restAuth }: WebOpt
   };
 
   const loginPost = async (request: FastifyRequest, reply: FastifyReply) => {
-    const realm = await requireHostRealm(request, reply);
-    if (realm === null) return reply;
-    const otps = readOtps(field(request, "mobile_flow_otp"), field(request, "desktop_flow_otp"));
-    if ("error" in otps) return sendHtml(reply, 400, messagePage("Error", otps.error, realm.name));
+    const target = await loginTarget(reply, request, field);
+    if (target === null) return reply;
+    const { realm, otps } = target;
     const username = (field(request, "username") ?? "").trim();
     const password = field(request, "password") ?? "";
     const next = field(request, "next");
@@ -376,9 +388,7 @@ async function webPlugin(app: FastifyInstance, { ctx, config, restAuth }: WebOpt
       if (!(err instanceof ZulipError)) throw err;
       reply.headers(err.headers);
       const message =
-        err.code === "RATE_LIMIT_HIT"
-          ? `Too many login attempts for this account. Try again in ${Math.ceil(Number(err.data["retry-after"]))} seconds.`
-          : err.message;
+        err.code === "RATE_LIMIT_HIT" ? `Too many login attempts for this account. ${tryAgainIn(err)}` : err.message;
       return again(err.status, message);
     }
     return finishLogin(request, reply, user, realm, otps, next);
@@ -391,10 +401,9 @@ async function webPlugin(app: FastifyInstance, { ctx, config, restAuth }: WebOpt
 
   if (config.mode === "development") {
     app.post("/accounts/login/dev/", { preHandler: csrfCheck, config: { limitByAddress: true } }, async (request, reply) => {
-      const realm = await requireHostRealm(request, reply);
-      if (realm === null) return reply;
-      const otps = readOtps(field(request, "mobile_flow_otp"), field(request, "desktop_flow_otp"));
-      if ("error" in otps) return sendHtml(reply, 400, messagePage("Error", otps.error, realm.name));
+      const target = await loginTarget(reply, request, field);
+      if (target === null) return reply;
+      const { realm, otps } = target;
       const flags = new Set<AuthFlag>();
       const username = field(request, "username") ?? "";
       const user = realm.authMethods.dev && isValidEmail(username) ? await findActiveUser(ctx, realm, username, flags) : null;
@@ -420,8 +429,7 @@ async function webPlugin(app: FastifyInstance, { ctx, config, restAuth }: WebOpt
     const realm = await requireHostRealm(request, reply);
     if (realm === null) return reply;
     const { token } = request.params as { token: string };
-    const used =
-      token.length > 100 ? null : await ctx.stores.oneTimeTokens.consume(hashSecret(token), "desktop_login", ctx.clock.now());
+    const used = await consumeOneTimeToken(ctx, token, "desktop_login");
     const user = used === null ? null : await ctx.stores.users.findById(used.userId);
     if (user === null || !user.isActive || user.realmId !== realm.id || realm.deactivated) {
       return sendHtml(
@@ -574,7 +582,7 @@ async function webPlugin(app: FastifyInstance, { ctx, config, restAuth }: WebOpt
       return again(
         err.status,
         err.code === "RATE_LIMIT_HIT"
-          ? `You have requested password resets for this address too often. Try again in ${Math.ceil(Number(err.data["retry-after"]))} seconds.`
+          ? `You have requested password resets for this address too often. ${tryAgainIn(err)}`
           : err.message,
       );
     }
@@ -590,23 +598,26 @@ async function webPlugin(app: FastifyInstance, { ctx, config, restAuth }: WebOpt
         realm.name,
       ),
     );
-  app.get("/accounts/password/reset/confirm/", async (request, reply) => {
-    const realm = await requireHostRealm(request, reply);
-    if (realm === null) return reply;
-    const token = queryValue(request, "token") ?? "";
-    const user = await userForResetToken(ctx, token);
-    if (user === null || user.realmId !== realm.id) return invalidLink(reply, realm);
-    return sendHtml(
+  const renderNewPassword = (reply: FastifyReply, realm: Realm, user: User, token: string, status: number, error?: string) =>
+    sendHtml(
       reply,
-      200,
+      status,
       newPasswordPage({
         realmName: realm.name,
         csrfToken: reply.generateCsrf(),
         token,
         email: user.deliveryEmail,
         hasPassword: user.passwordHash !== null,
+        ...(error === undefined ? {} : { error }),
       }),
     );
+  app.get("/accounts/password/reset/confirm/", async (request, reply) => {
+    const realm = await requireHostRealm(request, reply);
+    if (realm === null) return reply;
+    const token = queryValue(request, "token") ?? "";
+    const user = await userForResetToken(ctx, token);
+    if (user === null || user.realmId !== realm.id) return invalidLink(reply, realm);
+    return renderNewPassword(reply, realm, user, token, 200);
   });
   app.post(
     "/accounts/password/reset/confirm/",
@@ -625,18 +636,7 @@ async function webPlugin(app: FastifyInstance, { ctx, config, restAuth }: WebOpt
       );
       if (!outcome.ok) {
         if (outcome.problem === RESET_LINK_INVALID) return invalidLink(reply, realm);
-        return sendHtml(
-          reply,
-          400,
-          newPasswordPage({
-            realmName: realm.name,
-            csrfToken: reply.generateCsrf(),
-            token,
-            email: user.deliveryEmail,
-            hasPassword: user.passwordHash !== null,
-            error: outcome.problem,
-          }),
-        );
+        return renderNewPassword(reply, realm, user, token, 400, outcome.problem);
       }
       return sendHtml(
         reply,
@@ -660,18 +660,8 @@ async function webPlugin(app: FastifyInstance, { ctx, config, restAuth }: WebOpt
   });
 }
 
-const jsonApiKeyResponse = {
-  type: "object",
-  additionalProperties: false,
-  properties: {
-    result: { type: "string" },
-    msg: { type: "string" },
-    api_key: { type: "string" },
-    email: { type: "string" },
-    ignored_parameters_unsupported: { type: "array", items: { type: "string" } },
-  },
-  required: ["result", "msg", "api_key", "email"],
-};
+/** §7.4's answer: no `user_id`, unlike `/api/v1/fetch_api_key`'s. */
+const jsonApiKeyResponse = successSchema({ api_key: { type: "string" }, email: { type: "string" } }, ["api_key", "email"]);
 
 /** §7.4: the web page's "Get API key", after the password is entered again. */
 function registerJsonFetchApiKey(
