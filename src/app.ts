@@ -21,7 +21,7 @@ import { registerKeyLifecycle } from "./http/routes/key-lifecycle.js";
 import { registerLastUse } from "./http/routes/last-use.js";
 import { registerServerSettings } from "./http/routes/server-settings.js";
 import { registerUsersMe } from "./http/routes/users-me.js";
-import { registerWeb } from "./web/plugin.js";
+import { registerWeb, sendNotFoundPage } from "./web/plugin.js";
 
 export interface BuildAppOptions {
   config: Config;
@@ -126,7 +126,7 @@ export async function buildApp({ config, ctx, logger = false }: BuildAppOptions)
   });
 
   const authenticate = makeRestAuthenticator(ctx);
-  registerErrorEnvelope(app, { authenticate });
+  registerErrorEnvelope(app, { authenticate, notFoundPage: sendNotFoundPage });
   await registerBodyParsers(app, config.bodyLimit);
   registerRateLimits(app, ctx);
 

@@ -142,6 +142,30 @@ function sendHtml(reply: FastifyReply, status: number, body: string): FastifyRep
   return reply.code(status).type("text/html; charset=utf-8").send(body);
 }
 
+/** The headers every web answer carries: no inline script, no framing, no sniffing, no referrer. */
+function writeSecurityHeaders(request: FastifyRequest, reply: FastifyReply): void {
+  reply.header("content-security-policy", CONTENT_SECURITY_POLICY);
+  reply.header("x-content-type-options", "nosniff");
+  reply.header("x-frame-options", "DENY");
+  // Reset links carry their token in the URL: it must not leak to other sites.
+  reply.header("referrer-policy", "no-referrer");
+  reply.header("x-request-id", request.id);
+}
+
+/**
+ * A browser that opens a page that does not exist (a mistyped URL, an old bookmark) gets a page
+ * saying so, not the API's JSON; API clients and `/api`, `/json` paths keep the JSON 404.
+ */
+export function sendNotFoundPage(request: FastifyRequest, reply: FastifyReply): FastifyReply | null {
+  if (API_PATH.test(sentPath(request)) || !prefersHtml(request.headers.accept)) return null;
+  writeSecurityHeaders(request, reply);
+  return sendHtml(
+    reply.header("cache-control", "no-store"),
+    404,
+    messagePage("Page not found", html`There is no page at this address. <a href="/login/">Go to the login page</a>.`),
+  );
+}
+
 export async function registerWeb(app: FastifyInstance, options: WebOptions): Promise<void> {
   // biome-ignore lint/nursery/noMisusedPromises: Fastify awaits async plugins.
   await app.register(webPlugin, options);
@@ -165,12 +189,7 @@ async function webPlugin(app: FastifyInstance, { ctx, config, restAuth }: WebOpt
     if (API_PATH.test(sentPath(request)) && !(request.routeOptions.url ?? "").startsWith("/json/")) {
       throw new ZulipError("Not Found", { status: 404 });
     }
-    reply.header("content-security-policy", CONTENT_SECURITY_POLICY);
-    reply.header("x-content-type-options", "nosniff");
-    reply.header("x-frame-options", "DENY");
-    // Reset links carry their token in the URL: it must not leak to other sites.
-    reply.header("referrer-policy", "no-referrer");
-    reply.header("x-request-id", request.id);
+    writeSecurityHeaders(request, reply);
     if (!request.url.startsWith("/static/")) reply.header("cache-control", "no-store");
   });
   app.addHook("preHandler", async (request) => {

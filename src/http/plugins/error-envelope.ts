@@ -31,6 +31,8 @@ function send(reply: FastifyReply, error: ZulipError): FastifyReply {
 export interface NotFoundOptions {
   /** Runs the credential check a REST endpoint would (throws its 401s). */
   authenticate: (request: FastifyRequest) => void | Promise<void>;
+  /** Answers a browser's request for a missing page with a page; null leaves it to the JSON 404. */
+  notFoundPage?: (request: FastifyRequest, reply: FastifyReply) => FastifyReply | null;
 }
 
 /**
@@ -61,6 +63,6 @@ export function registerErrorEnvelope(app: FastifyInstance, options: NotFoundOpt
     if ((path.startsWith("/api/") || path.startsWith("/json/")) && request.headers.authorization !== undefined) {
       await options.authenticate(request);
     }
-    return send(reply, new ZulipError("Not Found", { status: 404 }));
+    return options.notFoundPage?.(request, reply) ?? send(reply, new ZulipError("Not Found", { status: 404 }));
   });
 }
