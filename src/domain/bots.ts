@@ -11,6 +11,7 @@ import { isValidEmail } from "./email.js";
 import { regenerateApiKey } from "./key-lifecycle.js";
 import { BOT_TYPE, isRealmAdmin, type Realm, ROLE, type User } from "./model.js";
 import { type BotUser, DuplicateError } from "./ports.js";
+import { pythonStrip } from "./python-text.js";
 
 /** Zulip's `Service` interface types: generic, and Slack-compatible outgoing webhooks. */
 export const INTERFACE_TYPE = { generic: 1, slack: 2 } as const;
@@ -18,6 +19,7 @@ export const INTERFACE_TYPE = { generic: 1, slack: 2 } as const;
 const MAX_NAME_LENGTH = 100;
 const MIN_NAME_LENGTH = 2;
 const MAX_ID = 2 ** 31 - 1;
+const MAX_EMAIL_LENGTH = 254;
 
 /** Zulip's `require_member_or_admin`: people who are not guests. */
 export function requireMemberOrAdmin(user: User): void {
@@ -54,7 +56,7 @@ export function botDomain(config: Config, realm: Realm): string {
 
 /** Zulip's `check_full_name`. */
 export function checkFullName(raw: string): string {
-  const fullName = raw.trim();
+  const fullName = pythonStrip(raw);
   const length = [...fullName].length;
   if (length > MAX_NAME_LENGTH) throw new ZulipError("Name too long!");
   if (length < MIN_NAME_LENGTH) throw new ZulipError("Name too short!");
@@ -90,15 +92,18 @@ export async function createBot(
   source: ChangeSource,
 ): Promise<CreatedBot> {
   requireMemberOrAdmin(owner);
-  const shortName = spec.shortName.trim();
+  const shortName = pythonStrip(spec.shortName);
   if (shortName === "") throw new ZulipError("Bad name or username");
   const fullName = checkFullName(spec.fullName);
   const realm = await ctx.stores.realms.findById(owner.realmId);
   if (realm === null) throw new ZulipError("No such bot");
   const email = `${shortName}-bot@${botDomain(config, realm)}`;
   if (spec.botType === BOT_TYPE.embedded) throw new ZulipError("Embedded bots are not enabled.");
-  // The local part must make an address (the organization's host may not be a public domain).
-  if (!isValidEmail(`${shortName}-bot@example.com`)) throw new ZulipError("Bad name or username");
+  // The local part must make an address (the organization's host may not be a public domain),
+  // and the whole must fit Zulip's email length.
+  if (!isValidEmail(`${shortName}-bot@example.com`) || email.length > MAX_EMAIL_LENGTH) {
+    throw new ZulipError("Bad name or username");
+  }
   if ((await ctx.stores.users.findByDeliveryEmail(realm.id, email)) !== null) throw new ZulipError("Username already in use");
   if (await ctx.stores.users.activeFullNameExists(realm.id, fullName)) throw new ZulipError("Name is already in use!");
   const allowed: number[] = [BOT_TYPE.generic, BOT_TYPE.incomingWebhook, BOT_TYPE.outgoingWebhook];

@@ -7,7 +7,7 @@ import { test } from "node:test";
 import { AUDIT_EVENT } from "../../src/domain/audit.js";
 import { createAccount, createRealm, setAccountActive } from "../../src/domain/directory.js";
 import { ROLE } from "../../src/domain/model.js";
-import { basic, form, json, makeTestServer, PASSWORD, type TestServer } from "../helper.js";
+import { basic, form, freshPostgresUrl, json, makeTestServer, PASSWORD, type TestServer } from "../helper.js";
 
 interface World {
   server: TestServer;
@@ -17,8 +17,8 @@ interface World {
   guest: string;
 }
 
-async function world(): Promise<World> {
-  const server = await makeTestServer();
+async function world(databaseUrl?: string): Promise<World> {
+  const server = await makeTestServer(databaseUrl === undefined ? {} : { databaseUrl });
   const add = async (email: string, role: number) => {
     const { apiKey } = await createAccount(server.ctx, {
       realmId: server.realm.id,
@@ -122,9 +122,7 @@ test("bots in an organization on a subdomain get that host in their email", asyn
   assert.equal(bot?.email, "fool-bot@lear.testserver");
 });
 
-test("bot creation errors are Zulip's, and change nothing", async (t) => {
-  const w = await world();
-  t.after(() => w.server.close());
+async function creationErrors(w: World): Promise<void> {
   await createBot(w, w.hamlet, { full_name: "Existing Bot", short_name: "existing" });
   const before = await userCount(w.server);
   const post = (fields: Record<string, string>, auth = w.hamlet) => call(w.server, "POST", "/api/v1/bots", auth, fields);
@@ -142,6 +140,7 @@ test("bot creation errors are Zulip's, and change nothing", async (t) => {
   expectError(await post({ ...ok, short_name: "   " }), "Bad name or username");
   expectError(await post({ ...ok, short_name: "two words" }), "Bad name or username");
   expectError(await post({ ...ok, short_name: "a@b" }), "Bad name or username");
+  expectError(await post({ ...ok, short_name: "s".repeat(300) }), "Bad name or username");
   expectError(await post({ ...ok, full_name: "x" }), "Name too short!");
   expectError(await post({ ...ok, full_name: "  y  " }), "Name too short!");
   expectError(await post({ ...ok, full_name: "z".repeat(101) }), "Name too long!");
@@ -171,6 +170,29 @@ test("bot creation errors are Zulip's, and change nothing", async (t) => {
   expectError(await post(ok, basic("maker-bot@testserver", bot.key)), "This endpoint does not accept bot requests.");
   // Only the one bot created on purpose above was added.
   assert.equal(await userCount(w.server), before + 1);
+}
+
+test("bot creation errors are Zulip's, and change nothing (SQLite)", async (t) => {
+  const w = await world();
+  t.after(() => w.server.close());
+  await creationErrors(w);
+});
+
+test("bot creation errors are Zulip's, and change nothing (PostgreSQL)", async (t) => {
+  const pg = await freshPostgresUrl();
+  if (pg === null) return;
+  const w = await world(pg.url);
+  t.after(async () => {
+    await w.server.close();
+    await pg.drop();
+  });
+  await creationErrors(w);
+  // Values at the limits are stored, not refused by the database.
+  const longest = await createBot(w, w.hamlet, { full_name: "é".repeat(100), short_name: "l".repeat(200) });
+  assert.equal((await w.server.ctx.stores.users.findById(longest.id))?.fullName, "é".repeat(100));
+  const appid = "a".repeat(5000);
+  const token = await call(w.server, "POST", "/api/v1/users/me/apns_device_token", w.hamlet, { token: "ab".repeat(2048), appid });
+  assert.equal(token.statusCode, 200, token.body);
 });
 
 test("outgoing-webhook bots get a service token; listing shows one's own active bots with keys", async (t) => {

@@ -8,6 +8,7 @@ import type { Context } from "../../domain/context.js";
 import type { Principal } from "../../domain/key-cache.js";
 import { regenerateApiKey } from "../../domain/key-lifecycle.js";
 import { addPushToken, type PushKind, removePushToken, requireHuman } from "../../domain/push-devices.js";
+import { pythonStrip } from "../../domain/python-text.js";
 import { MESSAGES, unauthorizedBasic, ZulipError } from "../../errors.js";
 import { parseBasicCredentials } from "../basic-credentials.js";
 import { changeSource } from "../client-name.js";
@@ -35,7 +36,7 @@ export function registerKeyLifecycle(app: FastifyInstance, ctx: Context, authent
           user,
           acting: user,
           source: changeSource(request),
-          expectedDigest: ctx.vault.digest(apiKey.trim()),
+          expectedDigest: ctx.vault.digest(pythonStrip(apiKey)),
         });
         // Another regeneration replaced this key after it was checked: it is no longer valid.
         if (key === null) throw unauthorizedBasic(MESSAGES.invalidApiKey);
