@@ -171,13 +171,24 @@ export class LdapBackend implements ExternalPasswordBackend {
     const rate = await ctx.authLimiter.hit(entryKey, ctx.authRateRules);
     if (rate.limited) throw rateLimited(rate.secondsToFreedom);
     if (!(await session.checkPassword(person.dn, attempt.password))) return null;
-    const marker = firstValue(person, this.rules.deactivatedAttr);
     return {
       entryKey,
       email,
       fullName: firstValue(person, this.rules.fullNameAttr)?.trim().slice(0, MAX_FULL_NAME) || null,
-      disabled: marker !== null && this.rules.deactivatedValues.includes(marker.toLowerCase()),
+      disabled: this.isDisabled(person),
     };
+  }
+
+  /**
+   * Whether the directory marks the person disabled: Active Directory's `userAccountControl`
+   * by its ACCOUNTDISABLE bit (2), as Zulip reads it; any other attribute by its values.
+   */
+  private isDisabled(person: DirectoryPerson): boolean {
+    const attribute = this.rules.deactivatedAttr;
+    const marker = firstValue(person, attribute);
+    if (attribute === null || marker === null) return false;
+    if (attribute.toLowerCase() === "useraccountcontrol") return /^\d+$/.test(marker) && (Number(marker) & 2) !== 0;
+    return this.rules.deactivatedValues.includes(marker.toLowerCase());
   }
 
   /** Zulip's `get_or_build_user`, after the password bound. */
