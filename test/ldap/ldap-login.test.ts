@@ -292,6 +292,11 @@ test("spellings the directory treats as one name share one throttle budget", asy
   assert.equal(limited.statusCode, 429);
   assert.equal((limited.json() as Record<string, unknown>).code, "RATE_LIMIT_HIT");
   assert.ok(limited.headers["retry-after"]);
+  // A name without an entry is refused at the same point, so the 429 tells nothing about who exists.
+  for (const username of ["zed", "Zed", "ZED", " zed", "zed "]) {
+    assert.equal((await attempt(username, "wrong")).statusCode, 401, username);
+  }
+  assert.equal((await attempt("zEd", "wrong")).statusCode, 429);
   // Other people are not affected, and the budget comes back with time.
   assert.equal((await attempt("bob", PASSWORDS.bob)).statusCode, 200);
   server.clock.advance(1800);
