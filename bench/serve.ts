@@ -15,6 +15,7 @@ import { createContext } from "../src/context.js";
 import { createAccount, createRealm } from "../src/domain/directory.js";
 import { ROLE } from "../src/domain/model.js";
 import { generateSecrets } from "../src/secrets.js";
+import { syncKeyCache } from "../src/store/cache-sync.js";
 import { openDatabase } from "../src/store/database.js";
 
 const PASSWORD = "bench-Passw0rd!";
@@ -55,12 +56,15 @@ async function serveLatchkey(env: Record<string, string>, extraUsers: number): P
       accounts.push([created.user.deliveryEmail, created.apiKey]);
     }
   });
+  // As `latchkey serve` runs: the key cache follows changes other processes commit.
+  const sync = await syncKeyCache(database, ctx.keyCache, ctx.log);
   await app.listen({ port: 0, host: "127.0.0.1" });
   const address = app.server.address();
   const port = typeof address === "object" && address !== null ? address.port : 0;
   process.stdout.write(`${JSON.stringify({ port, email: user.deliveryEmail, apiKey, password: PASSWORD, accounts })}\n`);
   const stop = async () => {
     await app.close();
+    await sync.close();
     await database.close();
     for (const suffix of ["", "-wal", "-shm"]) rmSync(dbPath + suffix, { force: true });
     process.exit(0);

@@ -21,6 +21,7 @@ import { registerKeyLifecycle } from "./http/routes/key-lifecycle.js";
 import { registerLastUse } from "./http/routes/last-use.js";
 import { registerServerSettings } from "./http/routes/server-settings.js";
 import { registerUsersMe } from "./http/routes/users-me.js";
+import { registerWeb } from "./web/plugin.js";
 
 export interface BuildAppOptions {
   config: Config;
@@ -46,7 +47,9 @@ function paramName(raw: string): string {
  * The request URL with secret-bearing query values masked, for logs. Names are compared as the
  * server reads them, so `pass%77ord=` is masked too; the fragment after a stray `#` is dropped.
  */
-export function redactUrl(url: string): string {
+export function redactUrl(rawUrl: string): string {
+  // The desktop app's one-time login token travels in the path (Zulip's URL).
+  const url = rawUrl.replace(/^(\/accounts\/login\/subdomain\/)[^/?#]+/i, "$1[redacted]");
   const q = url.indexOf("?");
   if (q === -1) return url;
   const pairs = url
@@ -135,6 +138,7 @@ export async function buildApp({ config, ctx, logger = false }: BuildAppOptions)
   registerBotRoutes(app, { ctx, config, prefix: "/api/v1", authenticate });
   registerLastUse(app, ctx, authenticate);
   if (config.mode === "development") registerDevLogin(app, ctx, realmUrlOf);
+  await registerWeb(app, { ctx, config, restAuth: authenticate });
 
   return app;
 }

@@ -15,6 +15,26 @@ export interface Argon2Params {
   parallelism: number;
 }
 
+/** Where email goes (issue 4): an SMTP server, or the outbox folder when none is configured. */
+export interface EmailConfig {
+  smtp: {
+    /** `smtp://` or `smtps://` URL with credentials, when given as one. */
+    url: string | null;
+    host: string;
+    port: number;
+    /** TLS from the start (port 465); otherwise STARTTLS when the server offers it. */
+    secure: boolean;
+    user: string | null;
+    password: string | null;
+  } | null;
+  /** The From address. */
+  from: string;
+  /** Messages are written here when no SMTP server is configured. */
+  outboxDir: string;
+  /** Zulip's SEND_LOGIN_EMAILS: the new-login notification. */
+  sendLoginEmails: boolean;
+}
+
 export interface Config {
   mode: Mode;
   port: number;
@@ -50,10 +70,11 @@ export interface Config {
   keyCacheSize: number;
   bodyLimit: number;
   logLevel: string;
-  /** Record each API key's last use (time, address, client), at most once a minute per key. */
-  trackKeyUse: boolean;
   /** LDAP login (`LATCHKEY_LDAP_*`); null when no directory is configured. */
   ldap: LdapConfig | null;
+  /** Record each API key's last use (time, address, client), at most once a minute per key. */
+  trackKeyUse: boolean;
+  email: EmailConfig;
 }
 
 export class ConfigError extends Error {
@@ -118,6 +139,40 @@ function parseRealmHosts(raw: string): Record<string, string> {
     out[sub] = host;
   }
   return out;
+}
+
+function readEmailConfig(env: Env, externalHost: string): EmailConfig {
+  const url = readString(env, "LATCHKEY_SMTP_URL", "");
+  if (url !== "" && !/^smtps?:\/\//.test(url)) throw new ConfigError("LATCHKEY_SMTP_URL", "expected an smtp:// or smtps:// URL");
+  const host = readString(env, "LATCHKEY_SMTP_HOST", "");
+  const secure = readBool(env, "LATCHKEY_SMTP_SECURE", false);
+  const port = readInt(env, "LATCHKEY_SMTP_PORT", secure ? 465 : 587, 1, 65535);
+  const user = readString(env, "LATCHKEY_SMTP_USER", "");
+  const password = env.LATCHKEY_SMTP_PASSWORD ?? "";
+  if (user !== "" && password === "") throw new ConfigError("LATCHKEY_SMTP_PASSWORD", "required with LATCHKEY_SMTP_USER");
+  const domain = externalHost.replace(/:\d+$/, "");
+  const from = readString(
+    env,
+    "LATCHKEY_EMAIL_FROM",
+    `Latchkey <noreply@${domain.includes(".") ? domain : `${domain}.localdomain`}>`,
+  );
+  if (/[\r\n]/.test(from) || !from.includes("@")) throw new ConfigError("LATCHKEY_EMAIL_FROM", "expected an email address");
+  return {
+    smtp:
+      url !== "" || host !== ""
+        ? {
+            url: url === "" ? null : url,
+            host,
+            port,
+            secure,
+            user: user === "" ? null : user,
+            password: user === "" ? null : password,
+          }
+        : null,
+    from,
+    outboxDir: readString(env, "LATCHKEY_EMAIL_OUTBOX", "./var/outbox"),
+    sendLoginEmails: readBool(env, "LATCHKEY_SEND_LOGIN_EMAILS", true),
+  };
 }
 
 /** Builds the configuration for `mode` from `env`; throws `ConfigError` on the first bad value. */
@@ -203,7 +258,8 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
     keyCacheSize: readInt(env, "LATCHKEY_KEY_CACHE_SIZE", 10000, 0, 10_000_000),
     bodyLimit: readInt(env, "LATCHKEY_BODY_LIMIT", 1024 * 1024, 1024, 100 * 1024 * 1024),
     logLevel: readString(env, "LATCHKEY_LOG_LEVEL", "info"),
-    trackKeyUse: readBool(env, "LATCHKEY_TRACK_KEY_USE", true),
     ldap: parseLdapConfig(env),
+    trackKeyUse: readBool(env, "LATCHKEY_TRACK_KEY_USE", true),
+    email: readEmailConfig(env, externalHost),
   };
 }

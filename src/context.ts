@@ -7,10 +7,14 @@ import { KeyVault } from "./domain/api-key.js";
 import type { Context, ExternalPasswordBackend } from "./domain/context.js";
 import { KeyCache } from "./domain/key-cache.js";
 import { KeyUseTracker } from "./domain/key-use.js";
+import { notifyNewLogin } from "./domain/login-notification.js";
+import type { Mailer } from "./domain/mailer.js";
 import { type Clock, systemClock } from "./domain/model.js";
 import { FailClosedLimiter, FallbackLimiter } from "./domain/rate-limit-policies.js";
 import { MemoryRateLimiter, type RateLimiter } from "./domain/rate-limiter.js";
+import { realmUrl } from "./domain/realm-host.js";
 import { MESSAGES } from "./errors.js";
+import { createMailer } from "./mail/nodemailer-mailer.js";
 import type { Secrets } from "./secrets.js";
 import type { DatabaseHandle } from "./store/database.js";
 import { RedisRateLimiter } from "./store/redis-rate-limiter.js";
@@ -30,6 +34,8 @@ export interface ContextOptions {
   ldap?: ExternalPasswordBackend | null;
   log?: Context["log"];
   onLogin?: Context["onLogin"];
+  /** Where email goes; by default SMTP or the outbox folder, as configured. */
+  mailer?: Mailer;
 }
 
 const quietLog: Context["log"] = { warn() {}, error() {} };
@@ -48,6 +54,10 @@ export function createContext(options: ContextOptions): Context {
     return shared ? new FallbackLimiter(shared, memory, clock, log) : memory;
   };
   const stores = createStores(options.database.db);
+  const loginEmails = {
+    sendLoginEmails: config.email.sendLoginEmails,
+    realmUrl: (realm: { subdomain: string }) => realmUrl(config.externalScheme, config.externalHost, realm.subdomain),
+  };
   const ctx: Context = {
     stores,
     hasher: options.hasher ?? new Argon2Hasher(config.argon2, config.hashConcurrency, config.hashNice),
@@ -62,7 +72,10 @@ export function createContext(options: ContextOptions): Context {
       passwordReset: { limiter: failClosed(MESSAGES.passwordResetUnavailable), rules: config.passwordResetRateRules },
     },
     ldap: options.ldap ?? (config.ldap === null ? null : createLdapBackend(config.ldap)),
-    onLogin: options.onLogin ?? (() => {}),
+    mailer: options.mailer ?? createMailer(config.email),
+    webSecret: options.secrets.sessionSecret,
+    // Zulip's email_on_new_login, unless the caller handles logins itself.
+    onLogin: options.onLogin ?? ((user, realm, source) => notifyNewLogin(ctx, loginEmails, user, realm, source)),
     log: options.log ?? quietLog,
     keyUse: config.trackKeyUse ? new KeyUseTracker(stores.keyUses, clock, log) : null,
   };

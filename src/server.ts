@@ -29,11 +29,15 @@ export interface RunningServer {
  */
 export function connectLogging(app: FastifyInstance, ctx: Context): void {
   ctx.log = app.log;
-  ctx.onLogin = (user, realm, source) =>
+  // Keeps what logins already do (the new-login email) and logs them.
+  const previous = ctx.onLogin;
+  ctx.onLogin = (user, realm, source) => {
     app.log.info(
       { reqId: source.requestId, userId: user.id, realm: realm.subdomain, client: source.client, ip: source.ip },
       "api key fetched",
     );
+    previous(user, realm, source);
+  };
 }
 
 export async function startServer(config: Config, out: (line: string) => void = console.log): Promise<RunningServer> {

@@ -3,6 +3,8 @@
  * a fast Argon2id hasher unless the test asks for the real parameters.
  */
 import { randomBytes } from "node:crypto";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { FastifyInstance, LightMyRequestResponse } from "fastify";
 import pg from "pg";
 import { buildApp } from "../src/app.js";
@@ -11,6 +13,7 @@ import { type Config, loadConfig, type Mode } from "../src/config.js";
 import { createContext } from "../src/context.js";
 import type { Context } from "../src/domain/context.js";
 import { createAccount, createRealm } from "../src/domain/directory.js";
+import { MemoryMailer } from "../src/domain/mailer.js";
 import { type Clock, type Realm, ROLE, type User } from "../src/domain/model.js";
 import { generateSecrets } from "../src/secrets.js";
 import { type DatabaseHandle, openDatabase } from "../src/store/database.js";
@@ -66,6 +69,8 @@ export interface TestServer {
   iago: User;
   hamlet: User;
   keys: Map<number, string>;
+  /** Every email the server sent (unless the test configured SMTP). */
+  mailer: MemoryMailer;
   close(): Promise<void>;
 }
 
@@ -83,6 +88,8 @@ export function testConfig(mode: Mode, env: Record<string, string> = {}): Config
     LATCHKEY_EXTERNAL_HOST: "testserver",
     LATCHKEY_EXTERNAL_SCHEME: "http",
     LATCHKEY_LOG_LEVEL: "silent",
+    // Tests never write to the checkout's outbox.
+    LATCHKEY_EMAIL_OUTBOX: join(tmpdir(), `latchkey-test-outbox-${process.pid}`),
     ...env,
   });
 }
@@ -92,7 +99,16 @@ export async function makeTestServer(options: TestServerOptions = {}): Promise<T
   const database = await openDatabase(options.databaseUrl ?? ":memory:");
   const clock = new ManualClock();
   const hasher = new CountingHasher(options.hasher);
-  const ctx = createContext({ config, database, secrets: generateSecrets(), hasher, clock });
+  const mailer = new MemoryMailer();
+  const ctx = createContext({
+    config,
+    database,
+    secrets: generateSecrets(),
+    hasher,
+    clock,
+    // Tests that name an SMTP server or an outbox folder get the real transport.
+    ...(config.email.smtp === null && options.env?.LATCHKEY_EMAIL_OUTBOX === undefined ? { mailer } : {}),
+  });
   const app = await buildApp({ config, ctx });
   const realm = await createRealm(ctx, { subdomain: "", name: "Zulip Dev", description: "A test organization." });
   const keys = new Map<number, string>();
@@ -115,6 +131,7 @@ export async function makeTestServer(options: TestServerOptions = {}): Promise<T
     iago,
     hamlet,
     keys,
+    mailer,
     close: async () => {
       await app.close();
       await database.close();

@@ -3,6 +3,7 @@ import type { PasswordHasher } from "../auth/password-hasher.js";
 import type { KeyVault } from "./api-key.js";
 import type { KeyCache } from "./key-cache.js";
 import type { KeyUseTracker } from "./key-use.js";
+import type { Mailer } from "./mailer.js";
 import type { Clock, Realm, User } from "./model.js";
 import type { Stores } from "./ports.js";
 import type { Limit, RateLimiter } from "./rate-limiter.js";
@@ -67,6 +68,10 @@ export interface Context {
   };
   /** The LDAP backend when the server has one configured. */
   ldap: ExternalPasswordBackend | null;
+  /** Outgoing email (new-login notices, password resets). */
+  mailer: Mailer;
+  /** Signs the web app's CSRF cookie (derived from the secrets file's session secret). */
+  webSecret: Buffer;
   /** Called after every successful API-key login (new-login email, client record). */
   onLogin: (user: User, realm: Realm, source: LoginSource) => void;
   log: { warn(obj: object, msg?: string): void; error(obj: object, msg?: string): void };

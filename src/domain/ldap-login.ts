@@ -195,6 +195,8 @@ export class LdapBackend implements ExternalPasswordBackend {
     if (user.isBot) return null;
     if (login.fullName !== null && login.fullName !== user.fullName) {
       user = (await ctx.stores.users.update(user.id, { fullName: login.fullName })) ?? user;
+      // Cached answers for the user's key carry the old name.
+      ctx.keyCache.invalidate({ kind: "user", userId: user.id });
     }
     return user;
   }
@@ -222,5 +224,6 @@ async function createLdapAccount(ctx: Context, realm: Realm, login: DirectoryLog
 export async function setRealmLdapAutoCreate(ctx: Context, realmId: number, on: boolean): Promise<Realm> {
   const realm = await ctx.stores.realms.update(realmId, { ldapAutoCreate: on });
   if (realm === null) throw new DirectoryError(`no organization with id ${realmId}`);
+  ctx.keyCache.invalidate({ kind: "realm", realmId });
   return realm;
 }

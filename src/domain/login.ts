@@ -90,6 +90,7 @@ async function upgradePasswordHash(ctx: Context, user: User, password: string): 
   try {
     const passwordHash = await ctx.hasher.hash(password);
     await ctx.stores.users.update(user.id, { passwordHash });
+    ctx.keyCache.invalidate({ kind: "user", userId: user.id });
   } catch (err) {
     // The login itself succeeded; a failed upgrade is retried on the next login.
     ctx.log.warn({ err, userId: user.id }, "could not upgrade password hash");

@@ -1,6 +1,7 @@
 /** The small storage ports the rules depend on; `src/store/` implements them. */
 import type { SealedKey } from "./api-key.js";
 import type { AuthMethods, Realm, User } from "./model.js";
+import type { OneTimeTokenStore, SessionStore } from "./web-ports.js";
 
 export interface NewRealm {
   subdomain: string;
@@ -143,6 +144,10 @@ export interface Stores {
   auditLog: AuditLogStore;
   keyUses: KeyUseStore;
   botServices: BotServiceStore;
+  /** Web sessions (the web app). */
+  sessions: SessionStore;
+  /** Password-reset links and desktop login tokens. */
+  oneTimeTokens: OneTimeTokenStore;
   /** Runs `work` in one transaction; it commits when `work` resolves and rolls back if it throws. */
   transaction<T>(work: (stores: Stores) => Promise<T>): Promise<T>;
 }

@@ -54,7 +54,7 @@ export async function zuliprcFor(ctx: Context, config: Config, user: User): Prom
   return renderZuliprc({
     email: user.deliveryEmail,
     apiKey: ctx.vault.unseal(sealed),
-    site: realmUrl(config.externalScheme, config.externalHost, realm.subdomain),
+    site: realmUrl(config.externalScheme, config.externalHost, realm.subdomain, config.realmHosts),
     token,
   });
 }

@@ -1,7 +1,7 @@
 /**
  * Keeps every process's key cache in step with the database. On SQLite, a change committed by
  * another process (the CLI, a second server) moves `PRAGMA data_version`, and the cache is
- * dropped. On PostgreSQL, each invalidation is sent with NOTIFY and applied by every listener,
+ * dropped (read at most once a millisecond). On PostgreSQL, each invalidation is sent with NOTIFY and applied by every listener,
  * or, when Redis is configured, published on a Redis channel instead (which also works behind
  * connection poolers that do not pass LISTEN through).
  */
@@ -59,8 +59,15 @@ export async function syncKeyCache(
 ): Promise<CacheSync> {
   const dataVersion = database.dataVersion;
   if (dataVersion !== null) {
+    // Reading data_version runs a statement (about 2 µs), so it is read at most once per
+    // millisecond of the clock: a change committed by another process is seen by every request
+    // that starts in a later millisecond, and busy servers do not pay for a read per request.
     let seen = dataVersion();
+    let readAt = Date.now();
     cache.setStaleCheck(() => {
+      const at = Date.now();
+      if (at === readAt) return false;
+      readAt = at;
       const now = dataVersion();
       if (now === seen) return false;
       seen = now;

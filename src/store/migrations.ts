@@ -11,6 +11,7 @@ import {
   Migrator,
   PostgresAdapter,
 } from "kysely";
+import { webMigration } from "./web-migration.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: migrations run against a schema that is still being built.
 type AnyDb = Kysely<any>;
@@ -74,13 +75,23 @@ const core: Migration = {
   },
 };
 
+/** Organizations choose whether directory users get an account on their first LDAP login. */
+const ldap: Migration = {
+  async up(db) {
+    await db.schema.alterTable("realms").addColumn("ldap_auto_create", "integer", flag(0)).execute();
+  },
+  async down(db) {
+    await db.schema.alterTable("realms").dropColumn("ldap_auto_create").execute();
+  },
+};
+
 const keyLifecycle: Migration = {
   async up(db) {
     await withId(db, db.schema.createTable("push_device_tokens"))
       .addColumn("user_id", "integer", (c) => c.notNull().references("users.id").onDelete("cascade"))
       .addColumn("kind", "integer", (c) => c.notNull())
       .addColumn("token", "varchar(4096)", (c) => c.notNull())
-      .addColumn("ios_app_id", "text")
+      .addColumn("ios_app_id", "varchar(255)")
       .addColumn("date_created", "bigint", (c) => c.notNull())
       .addUniqueConstraint("push_device_tokens_user_kind_token", ["user_id", "kind", "token"])
       .execute();
@@ -128,16 +139,6 @@ const keyLifecycle: Migration = {
   },
 };
 
-/** Organizations choose whether directory users get an account on their first LDAP login. */
-const ldap: Migration = {
-  async up(db) {
-    await db.schema.alterTable("realms").addColumn("ldap_auto_create", "integer", flag(0)).execute();
-  },
-  async down(db) {
-    await db.schema.alterTable("realms").dropColumn("ldap_auto_create").execute();
-  },
-};
-
 /**
  * Every migration. Names sort in the order they run on a fresh database; a database that
  * already ran later ones still gets an earlier one it lacks (each migration only adds).
@@ -146,7 +147,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   "0001_core": core,
   "0002_key_lifecycle": keyLifecycle,
   "0003_ldap": ldap,
-  // 0004_web: web sessions, one-time tokens, password resets.
+  "0004_web": webMigration,
 };
 
 class InCodeProvider implements MigrationProvider {

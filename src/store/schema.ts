@@ -93,6 +93,23 @@ export interface BotServiceTable {
   token_sealed: string;
 }
 
+/** A browser session (migration 0004_web); the id is stored only as its SHA-256. */
+export interface WebSessionTable {
+  id_hash: string;
+  user_id: number;
+  created_at: number;
+  expires_at: number;
+}
+
+/** A one-time token: a password-reset link or a desktop login (0004_web); stored as its SHA-256. */
+export interface OneTimeTokenTable {
+  token_hash: string;
+  kind: string;
+  user_id: number;
+  created_at: number;
+  expires_at: number;
+}
+
 export interface Database {
   realms: RealmTable;
   users: UserTable;
@@ -100,6 +117,8 @@ export interface Database {
   audit_log: AuditLogTable;
   api_key_last_use: ApiKeyLastUseTable;
   bot_services: BotServiceTable;
+  web_sessions: WebSessionTable;
+  one_time_tokens: OneTimeTokenTable;
 }
 
 export type RealmRow = Selectable<RealmTable>;

@@ -15,6 +15,7 @@ import {
 } from "../domain/ports.js";
 import { KyselyAuditLogStore, KyselyBotServiceStore, KyselyKeyUseStore, KyselyPushDeviceStore } from "./lifecycle-stores.js";
 import type { Database, RealmPatch, RealmRow, UserPatch, UserRow } from "./schema.js";
+import { KyselyOneTimeTokenStore, KyselySessionStore } from "./web-stores.js";
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -299,6 +300,8 @@ export function createStores(db: Db): Stores {
     auditLog: new KyselyAuditLogStore(db),
     keyUses: new KyselyKeyUseStore(db),
     botServices: new KyselyBotServiceStore(db),
+    sessions: new KyselySessionStore(db),
+    oneTimeTokens: new KyselyOneTimeTokenStore(db),
     transaction: (work) =>
       db.isTransaction
         ? work(createStores(db))

@@ -205,7 +205,7 @@ test("latchkey serve on that database: the created users log in, and CLI changes
 
   // Login methods.
   const off = await ok(["realm", "login-methods", "", "--email", "off"]);
-  assert.equal(off, 'Login methods for "": {"email":false,"ldap":false,"dev":true}\n');
+  assert.equal(off, 'Login methods for "": {"email":false,"ldap":false,"dev":true}; LDAP account creation off\n');
   assert.deepEqual(await fetchApiKey("claudius@elsinore.dk", OWNER_PASSWORD), {
     status: 401,
     body: { result: "error", msg: "Password authentication is disabled in this organization", code: "PASSWORD_AUTH_DISABLED" },

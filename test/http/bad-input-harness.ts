@@ -57,7 +57,7 @@ export const ENDPOINTS: EndpointUnderTest[] = [
   { path: "/api/v1/users/2/reactivate", methods: ["POST"], params: [] },
   { path: "/api/v1/latchkey/api_key/last_use", methods: ["GET", "HEAD"], params: [] },
   { path: "/api/v1/no_such_endpoint", methods: [], params: ["api_key"], unknown: true },
-  { path: "/json/fetch_api_key", methods: [], params: ["password"], unknown: true },
+  { path: "/json/fetch_api_key", methods: ["POST"], params: ["password"] },
   { path: "/json/users/me", methods: [], params: [], unknown: true },
   { path: "/not-api/at-all", methods: [], params: [], unknown: true },
 ];
@@ -428,7 +428,15 @@ export function checkAnswer(request: HostileRequest, res: LightMyRequestResponse
     assert.equal(res.statusCode, 413, `${where}: an oversized body must be refused as too large`);
     assert.equal((res.json() as { code?: string }).code, "REQUEST_TOO_LARGE");
   }
-  const path = (request.url.split(/[?#]/, 1)[0] as string).replace(/\/{2,}/g, "/");
+  // The path the server routes: inject() resolves dot segments (`%2e%2e` too) as a URL parser
+  // does, so `/json/%2e%2e` reaches `/`, which is a page, not an API path.
+  const raw = (request.url.split(/[?#]/, 1)[0] as string).replace(/\/{2,}/g, "/");
+  let path = raw;
+  try {
+    path = new URL(raw, "http://testserver").pathname.replace(/\/{2,}/g, "/");
+  } catch {
+    // Unparseable: the server reads the raw path.
+  }
   if (!/^\/(api|json)(\/|$)/i.test(path)) return;
   if (request.method === "HEAD") return;
   if (res.statusCode === 405 && request.endpoint.plain405) {

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { LightMyRequestResponse } from "fastify";
 import { makeDjangoPbkdf2 } from "../../src/auth/password-hasher.js";
+import { generateApiKey } from "../../src/domain/api-key.js";
 import {
   createAccount,
   createRealm,
@@ -16,7 +17,7 @@ import {
   setRealmAuthMethods,
   setRealmDeactivated,
 } from "../../src/domain/directory.js";
-import { form, json, makeTestServer, PASSWORD, type TestServer } from "../helper.js";
+import { basic, form, json, makeTestServer, PASSWORD, type TestServer } from "../helper.js";
 
 const URL = "/api/v1/fetch_api_key";
 
@@ -216,8 +217,10 @@ test("405 for every other method, with allowed_methods and no code", async (t) =
     const res = await server.app.inject({ method, url: `${URL}?username=iago@zulip.com&password=${PASSWORD}` });
     assertError(res, 405, { msg: "Method Not Allowed", allowed_methods: ["POST"] });
   }
-  // /json/fetch_api_key is not this view.
-  assert.equal((await server.app.inject({ method: "POST", url: "/json/fetch_api_key" })).statusCode, 404);
+  // /json/fetch_api_key is not this view: it is the web app's, and needs a session (§5.1, §7.4).
+  const json = await server.app.inject({ method: "POST", url: "/json/fetch_api_key" });
+  assert.equal(json.statusCode, 401);
+  assert.equal(json.headers["www-authenticate"], 'Session realm="zulip"');
 });
 
 test("the order of checks: method, parameters, organization, email syntax, throttle, credentials", async (t) => {
@@ -341,4 +344,64 @@ test("success responses carry X-RateLimit-* headers from the username throttle",
   assert.equal(res.headers["x-ratelimit-limit"], "5");
   assert.equal(res.headers["x-ratelimit-remaining"], "4");
   assert.match(String(res.headers["x-ratelimit-reset"]), /^\d+$/);
+});
+
+test("a password change clears the username throttle (§4.5 do_change_password)", async (t) => {
+  const server = await makeTestServer();
+  t.after(() => server.close());
+  for (let i = 0; i < 5; i++) assertError(await login(server, { username: "iago@zulip.com", password: "wrong" }), 401, FAILED);
+  assert.equal((await login(server, { username: "iago@zulip.com", password: PASSWORD })).statusCode, 429);
+  await setPassword(server.ctx, server.iago, "A-New-Passw0rd-For-Iago");
+  assertSuccess(server, await login(server, { username: "iago@zulip.com", password: "A-New-Passw0rd-For-Iago" }));
+});
+
+test("logins match the real (delivery) email, not a public one, and answer with the real one", async (t) => {
+  const server = await makeTestServer();
+  t.after(() => server.close());
+  const { ctx } = server;
+  const apiKey = generateApiKey();
+  const user = await ctx.stores.users.create(
+    {
+      realmId: server.realm.id,
+      email: "user7@zulip.example.org",
+      deliveryEmail: "Private.Person@example.com",
+      fullName: "Private Person",
+      role: 400,
+      passwordHash: await ctx.hasher.hash(PASSWORD),
+      apiKey: ctx.vault.seal(apiKey),
+    },
+    ctx.clock.now(),
+  );
+  const ok = await login(server, { username: "private.person@example.com", password: PASSWORD });
+  assert.equal(ok.statusCode, 200);
+  assert.deepEqual(json(ok), {
+    result: "success",
+    msg: "",
+    api_key: apiKey,
+    email: "Private.Person@example.com",
+    user_id: user.id,
+  });
+  assertError(await login(server, { username: "user7@zulip.example.org", password: PASSWORD }), 401, FAILED);
+
+  // Basic auth takes the delivery email too; users/me shows both addresses.
+  const auth = (email: string) =>
+    server.app.inject({ method: "GET", url: "/api/v1/users/me", headers: { authorization: basic(email, apiKey) } });
+  const me = await auth("PRIVATE.PERSON@example.com");
+  assert.equal(me.statusCode, 200);
+  assert.equal(json(me).email, "user7@zulip.example.org");
+  assert.equal(json(me).delivery_email, "Private.Person@example.com");
+  const publicEmail = await auth("user7@zulip.example.org");
+  assert.equal(publicEmail.statusCode, 401);
+  assert.deepEqual(json(publicEmail), { result: "error", msg: "Invalid API key", code: "UNAUTHORIZED" });
+});
+
+test("attempts sent all at once share the budget: exactly 5 are checked, the rest refused unhashed", async (t) => {
+  const server = await makeTestServer();
+  t.after(() => server.close());
+  const answers = await Promise.all(
+    Array.from({ length: 12 }, () => login(server, { username: "hamlet@zulip.com", password: "wrong" })),
+  );
+  const statuses = answers.map((r) => r.statusCode).sort();
+  assert.deepEqual(statuses, [401, 401, 401, 401, 401, 429, 429, 429, 429, 429, 429, 429]);
+  assert.equal(server.hasher.work, 5);
 });

@@ -375,20 +375,31 @@ test("the key cache follows a store write by another process on the same SQLite 
   assert.equal((await ask()).statusCode, 200);
   assert.equal((await ask()).statusCode, 200);
 
-  // Another connection, as another process would have, writes straight to the store.
+  // Another connection, as another process would have, writes straight to the store. The
+  // server reads SQLite's data_version at most once a millisecond: what another process commits
+  // is seen from the next millisecond on.
+  const nextMillisecond = async () => {
+    const start = Date.now();
+    while (Date.now() === start) await new Promise((resolve) => setImmediate(resolve));
+  };
   const other = await openDatabase(file);
   t.after(() => other.close());
   const stores = createStores(other.db);
   await stores.users.update(user.id, { isActive: false });
+  await nextMillisecond();
   assertUnauthorized(await ask(), "Account is deactivated");
   await stores.users.update(user.id, { isActive: true });
+  await nextMillisecond();
   assert.equal((await ask()).statusCode, 200);
   await stores.realms.update(realm.id, { deactivated: true });
+  await nextMillisecond();
   assertUnauthorized(await ask(), "This organization has been deactivated");
   await stores.realms.update(realm.id, { deactivated: false });
+  await nextMillisecond();
   // A new key replaces the old one at once.
   const fresh = generateApiKey();
   await stores.users.update(user.id, { apiKey: ctx.vault.seal(fresh) });
+  await nextMillisecond();
   assertUnauthorized(await ask(), "Invalid API key");
   const renewed = await app.inject({
     method: "GET",

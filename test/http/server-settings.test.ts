@@ -8,6 +8,7 @@ import { test } from "node:test";
 import { buildApp } from "../../src/app.js";
 import { createContext } from "../../src/context.js";
 import { createAccount, createRealm, setRealmAuthMethods } from "../../src/domain/directory.js";
+import { zuliprcFor } from "../../src/domain/zuliprc.js";
 import { generateSecrets } from "../../src/secrets.js";
 import { openDatabase } from "../../src/store/database.js";
 import { assertFlutterFields } from "../clients/client-shapes.js";
@@ -210,7 +211,12 @@ test("REALM_HOSTS: the configured host selects the organization, and realm_uri i
   const server = await makeTestServer({ env: { LATCHKEY_REALM_HOSTS: "lear=chat.lear.example" } });
   t.after(() => server.close());
   const lear = await createRealm(server.ctx, { subdomain: "lear", name: "Lear" });
-  await createAccount(server.ctx, { realmId: lear.id, email: "regan@lear.example", fullName: "Regan", password: null });
+  const regan = await createAccount(server.ctx, {
+    realmId: lear.id,
+    email: "regan@lear.example",
+    fullName: "Regan",
+    password: null,
+  });
   for (const host of ["chat.lear.example", "CHAT.lear.example:8443", "lear.testserver"]) {
     const body = json(await settings(server, { host }));
     assert.equal(body.realm_name, "Lear", host);
@@ -221,4 +227,6 @@ test("REALM_HOSTS: the configured host selects the organization, and realm_uri i
   assert.equal(json(await settings(server)).realm_uri, "http://testserver");
   const users = json(await server.app.inject({ method: "GET", url: "/api/v1/dev_list_users" }));
   assert.deepEqual((users.direct_users as unknown[])[1], { email: "regan@lear.example", realm_url: "http://chat.lear.example" });
+  // The zuliprc the server hands out points at the same place.
+  assert.match(await zuliprcFor(server.ctx, server.config, regan.user), /^site=http:\/\/chat\.lear\.example$/m);
 });

@@ -62,6 +62,7 @@ function contract(name: string, open: () => Promise<DatabaseHandle>): void {
         deactivated: false,
         authMethods: { email: true, ldap: false, dev: true },
         dateCreated: NOW,
+        ldapAutoCreate: false,
       });
       const lear = await stores.realms.create(
         { subdomain: "lear", name: "Lear", description: "Desc", authMethods: { email: false, ldap: true } },
@@ -81,12 +82,18 @@ function contract(name: string, open: () => Promise<DatabaseHandle>): void {
         ["", "lear"],
       );
 
-      const updated = await stores.realms.update(lear.id, { name: "Lear II", deactivated: true, authMethods: { dev: false } });
+      const updated = await stores.realms.update(lear.id, {
+        name: "Lear II",
+        deactivated: true,
+        authMethods: { dev: false },
+        ldapAutoCreate: true,
+      });
       assert.deepEqual(updated, {
         ...lear,
         name: "Lear II",
         deactivated: true,
         authMethods: { email: false, ldap: true, dev: false },
+        ldapAutoCreate: true,
       });
       assert.deepEqual(await stores.realms.findById(lear.id), updated);
       // No changes: the current row; a missing id: null.
@@ -211,6 +218,147 @@ function contract(name: string, open: () => Promise<DatabaseHandle>): void {
         (await stores.users.listByRealm(realm.id)).map((u) => u.deliveryEmail),
         ["hamlet@zulip.com"],
       );
+    });
+
+    test("replaceApiKey: swaps the key, only from the expected one when given, never onto another account's", async (t) => {
+      await fresh();
+      t.after(close);
+      const realm = await stores.realms.create({ subdomain: "", name: "Root" }, NOW);
+      const first = sealed();
+      const user = await stores.users.create(newUser(realm.id, "hamlet@zulip.com", { apiKey: first.sealed }), NOW);
+      const other = await stores.users.create(newUser(realm.id, "ophelia@zulip.com"), NOW);
+
+      const second = sealed();
+      assert.equal(await stores.users.replaceApiKey(user.id, second.sealed, first.sealed.digest), true);
+      assert.equal(await stores.users.findByApiKeyDigest(first.sealed.digest), null);
+      assert.equal((await stores.users.findByApiKeyDigest(second.sealed.digest))?.id, user.id);
+      // A request authorized by the old key lost the race: nothing changes.
+      const third = sealed();
+      assert.equal(await stores.users.replaceApiKey(user.id, third.sealed, first.sealed.digest), false);
+      assert.equal((await stores.users.findByApiKeyDigest(second.sealed.digest))?.id, user.id);
+      assert.equal(await stores.users.findByApiKeyDigest(third.sealed.digest), null);
+      // Unconditional, and for a missing account.
+      assert.equal(await stores.users.replaceApiKey(user.id, third.sealed), true);
+      assert.equal(vault.unseal((await stores.users.getSealedApiKey(user.id)) as SealedKey), third.key);
+      assert.equal(await stores.users.replaceApiKey(999_999, sealed().sealed), false);
+      await assert.rejects(stores.users.replaceApiKey(other.id, third.sealed), DuplicateError);
+      assert.equal((await stores.users.findByApiKeyDigest(third.sealed.digest))?.id, user.id);
+    });
+
+    test("bots by owner in join order, and exact full-name checks among active accounts", async (t) => {
+      await fresh();
+      t.after(close);
+      const realm = await stores.realms.create({ subdomain: "", name: "Root" }, NOW);
+      const owner = await stores.users.create(newUser(realm.id, "owner@zulip.com", { fullName: "Owner" }), NOW);
+      const bot = (email: string, at: number, extra: Partial<NewUser> = {}) =>
+        stores.users.create(
+          newUser(realm.id, email, {
+            isBot: true,
+            botType: 1,
+            botOwnerId: owner.id,
+            passwordHash: null,
+            fullName: email,
+            ...extra,
+          }),
+          at,
+        );
+      const late = await bot("late-bot@zulip.com", NOW + 2);
+      const early = await bot("early-bot@zulip.com", NOW + 1, { defaultAllPublicStreams: true });
+      const gone = await bot("gone-bot@zulip.com", NOW + 3);
+      await stores.users.update(gone.id, { isActive: false });
+      const bots = await stores.users.listBotsOwnedBy(owner.id);
+      assert.deepEqual(
+        bots.map((b) => [b.id, b.defaultAllPublicStreams]),
+        [
+          [early.id, true],
+          [late.id, false],
+        ],
+      );
+      assert.deepEqual(
+        (await stores.users.listBotsOwnedBy(owner.id, true)).map((b) => b.id),
+        [early.id, late.id, gone.id],
+      );
+      assert.deepEqual(await stores.users.listBotsOwnedBy(early.id), []);
+
+      assert.equal(await stores.users.activeFullNameExists(realm.id, "Owner"), true);
+      assert.equal(await stores.users.activeFullNameExists(realm.id, "owner"), false);
+      assert.equal(await stores.users.activeFullNameExists(realm.id, "gone-bot@zulip.com"), false);
+      assert.equal(await stores.users.activeFullNameExists(realm.id + 1, "Owner"), false);
+      assert.equal(await stores.users.activeFullNameExists(realm.id, "Own\u0000er"), false);
+    });
+
+    test("push tokens, audit log, key uses and bot services: stored, listed in order, scoped, and rolled back", async (t) => {
+      await fresh();
+      t.after(close);
+      const realm = await stores.realms.create({ subdomain: "", name: "Root" }, NOW);
+      const other = await stores.realms.create({ subdomain: "other", name: "Other" }, NOW);
+      const iago = await stores.users.create(newUser(realm.id, "iago@zulip.com"), NOW);
+      const hamlet = await stores.users.create(newUser(realm.id, "hamlet@zulip.com"), NOW);
+
+      // Push tokens: a repeated (user, kind, token) is kept once.
+      await stores.pushDevices.add(iago.id, 1, "apns-token", "org.zulip.Zulip", NOW);
+      await stores.pushDevices.add(iago.id, 1, "apns-token", "org.zulip.Zulip", NOW + 1);
+      await stores.pushDevices.add(iago.id, 2, "fcm-token", null, NOW);
+      await stores.pushDevices.add(hamlet.id, 2, "fcm-token", null, NOW);
+      assert.deepEqual(await stores.pushDevices.list(iago.id), [
+        { kind: 1, token: "apns-token", iosAppId: "org.zulip.Zulip" },
+        { kind: 2, token: "fcm-token", iosAppId: null },
+      ]);
+      assert.equal(await stores.pushDevices.remove(iago.id, 2, "fcm-token"), true);
+      assert.equal(await stores.pushDevices.remove(iago.id, 2, "fcm-token"), false);
+      assert.equal(await stores.pushDevices.removeAll(iago.id), 1);
+      assert.deepEqual(await stores.pushDevices.list(iago.id), []);
+      assert.equal((await stores.pushDevices.list(hamlet.id)).length, 1);
+
+      // Audit log: newest first, per organization, extra data and big times intact.
+      const event = { realmId: realm.id, actingUserId: iago.id, modifiedUserId: hamlet.id, ip: "127.0.0.1", client: "test" };
+      await stores.auditLog.add({ ...event, eventType: 127, eventTime: NOW, extra: { note: "é", n: [1, 2] } });
+      await stores.auditLog.add({ ...event, eventType: 102, eventTime: NOW + 5, actingUserId: null, ip: null, client: null });
+      await stores.auditLog.add({ ...event, realmId: other.id, eventType: 101, eventTime: NOW + 9 });
+      const events = await stores.auditLog.list(realm.id, 10);
+      assert.deepEqual(
+        events.map((e) => [e.eventType, e.eventTime, e.actingUserId, e.ip, e.client, e.extra]),
+        [
+          [102, NOW + 5, null, null, null, {}],
+          [127, NOW, iago.id, "127.0.0.1", "test", { note: "é", n: [1, 2] }],
+        ],
+      );
+      assert.equal((await stores.auditLog.list(realm.id, 1)).length, 1);
+
+      // Key uses: one row per key, the latest use wins; forgetting keeps only the current key.
+      await stores.keyUses.record(iago.id, "digest-old", { usedAt: NOW, ip: "10.0.0.1", client: "a" });
+      await stores.keyUses.record(iago.id, "digest-new", { usedAt: NOW, ip: "10.0.0.2", client: "b" });
+      await stores.keyUses.record(iago.id, "digest-new", { usedAt: NOW + 60_000, ip: "10.0.0.3", client: "c" });
+      assert.deepEqual(await stores.keyUses.find("digest-new"), { usedAt: NOW + 60_000, ip: "10.0.0.3", client: "c" });
+      await stores.keyUses.forgetOthers(iago.id, "digest-new");
+      assert.equal(await stores.keyUses.find("digest-old"), null);
+      assert.notEqual(await stores.keyUses.find("digest-new"), null);
+
+      // Bot services.
+      const bot = await stores.users.create(
+        newUser(realm.id, "outgoing-bot@zulip.com", { isBot: true, botType: 3, botOwnerId: iago.id, passwordHash: null }),
+        NOW,
+      );
+      const token = sealed();
+      await stores.botServices.add(bot.id, { baseUrl: "https://bots.example.com/hook", interface: 1, token: token.sealed });
+      const service = await stores.botServices.find(bot.id);
+      assert.deepEqual(service, { baseUrl: "https://bots.example.com/hook", interface: 1, token: token.sealed });
+      assert.equal(vault.unseal(service?.token as SealedKey), token.key);
+      assert.equal(await stores.botServices.find(iago.id), null);
+
+      // All of them roll back with the transaction they were written in.
+      await assert.rejects(
+        stores.transaction(async (tx) => {
+          await tx.pushDevices.add(iago.id, 1, "lost-token", null, NOW);
+          await tx.auditLog.add({ ...event, eventType: 999, eventTime: NOW + 99 });
+          await tx.keyUses.record(iago.id, "digest-lost", { usedAt: NOW, ip: "x", client: "y" });
+          throw new Error("undo");
+        }),
+        /undo/,
+      );
+      assert.deepEqual(await stores.pushDevices.list(iago.id), []);
+      assert.equal((await stores.auditLog.list(realm.id, 10)).length, 2);
+      assert.equal(await stores.keyUses.find("digest-lost"), null);
     });
 
     test("transactions commit on success and roll everything back on an error, a duplicate included", async (t) => {

@@ -1,0 +1,622 @@
+/**
+ * The web app: `/login/`, logout, the mobile and desktop login flows, Settings → Account &
+ * privacy, password reset, the development email outbox, and the `/json/...` endpoints the
+ * pages call. Everything here is one encapsulated Fastify plugin: cookies, CSRF, static files
+ * and the security headers apply to these routes only, never to the `/api` hot path.
+ */
+import { createHmac } from "node:crypto";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import cookie from "@fastify/cookie";
+import csrf from "@fastify/csrf-protection";
+import fastifyStatic from "@fastify/static";
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { Config } from "../config.js";
+import { generateApiKey } from "../domain/api-key.js";
+import type { AuthFlag, Context } from "../domain/context.js";
+import { revealApiKey } from "../domain/directory.js";
+import { isValidEmail } from "../domain/email.js";
+import {
+  findActiveUser,
+  ldapEnabled,
+  loginWithPassword,
+  passwordAuthEnabled,
+  requireEmailFormatUsernames,
+} from "../domain/login.js";
+import { isRealmAdmin, type Realm, type User } from "../domain/model.js";
+import { encryptForDesktop, isValidOtp, mobileFlowLocation, otpEncryptApiKey } from "../domain/otp.js";
+import { completePasswordReset, RESET_LINK_INVALID, requestPasswordReset, userForResetToken } from "../domain/password-reset.js";
+import { realmUrl } from "../domain/realm-host.js";
+import { endSession, hashSecret, resolveSession, SESSION_AGE_MS, startSession } from "../domain/sessions.js";
+import { ZulipError } from "../errors.js";
+import { registerEndpoint } from "../http/endpoint.js";
+import { readParam } from "../http/params.js";
+import { recordRateDecision } from "../http/plugins/rate-limits.js";
+import { loginSource } from "../http/request-info.js";
+import { listOutbox } from "../mail/nodemailer-mailer.js";
+import { html } from "./html.js";
+import { messagePage } from "./layout.js";
+import {
+  accountSettingsPage,
+  desktopRedirectPage,
+  devEmailsPage,
+  loginPage,
+  newPasswordPage,
+  passwordResetRequestPage,
+  passwordResetSentPage,
+} from "./pages.js";
+import { checkSessionAccount, makeSessionAuthenticator } from "./session-auth.js";
+
+export interface WebOptions {
+  ctx: Context;
+  config: Config;
+  /** The Basic-auth check of `/api`, which `/json` also accepts (§5.1). */
+  restAuth: (request: FastifyRequest) => void | Promise<void>;
+}
+
+export const SESSION_COOKIE = "sessionid";
+export const CSRF_COOKIE = "csrftoken";
+/** How long the desktop app has to redeem its one-time login token (Zulip: 15 s). */
+export const DESKTOP_TOKEN_MS = 15_000;
+
+const STATIC_ROOT = join(dirname(fileURLToPath(import.meta.url)), "static");
+
+/** No inline script or style anywhere; `zulip:` is where the mobile flow's form ends up. */
+export const CONTENT_SECURITY_POLICY = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "form-action 'self' zulip:",
+  "frame-ancestors 'none'",
+  "base-uri 'none'",
+].join("; ");
+
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+
+const OTP_BOTH = "Can't use both mobile_flow_otp and desktop_flow_otp together.";
+
+/** A form field from the body (never the query string: secrets do not belong in URLs). */
+function field(request: FastifyRequest, name: string): string | undefined {
+  const body = request.body;
+  if (typeof body !== "object" || body === null || Buffer.isBuffer(body)) return undefined;
+  const value = (body as Record<string, unknown>)[name];
+  if (typeof value === "string") return value;
+  if (Array.isArray(value)) {
+    const last = value[value.length - 1];
+    return typeof last === "string" ? last : undefined;
+  }
+  return undefined;
+}
+
+function queryValue(request: FastifyRequest, name: string): string | undefined {
+  const query = request.query as Record<string, unknown> | undefined;
+  const value = query?.[name];
+  if (typeof value === "string") return value;
+  if (Array.isArray(value) && typeof value[value.length - 1] === "string") return value[value.length - 1] as string;
+  return undefined;
+}
+
+/** A local path to go to after logging in; anything else (other hosts, `//x`) is ignored. */
+export function safeNext(next: string | undefined): string {
+  if (next === undefined || !next.startsWith("/") || next.startsWith("//") || next.startsWith("/\\")) return "/settings/account";
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: line breaks and NUL must never reach a Location header.
+  if (/[\r\n\u0000]/.test(next)) return "/settings/account";
+  return next;
+}
+
+interface Otps {
+  mobile?: string;
+  desktop?: string;
+}
+
+/** §10's validation: both → the "Can't use both" error; a malformed one → "Invalid OTP". */
+function readOtps(mobile: string | undefined, desktop: string | undefined): Otps | { error: string } {
+  if (mobile !== undefined && desktop !== undefined) return { error: OTP_BOTH };
+  if (mobile !== undefined && !isValidOtp(mobile)) return { error: "Invalid OTP" };
+  if (desktop !== undefined && !isValidOtp(desktop)) return { error: "Invalid OTP" };
+  return { ...(mobile === undefined ? {} : { mobile }), ...(desktop === undefined ? {} : { desktop }) };
+}
+
+function sendHtml(reply: FastifyReply, status: number, body: string): FastifyReply {
+  return reply.code(status).type("text/html; charset=utf-8").send(body);
+}
+
+export async function registerWeb(app: FastifyInstance, options: WebOptions): Promise<void> {
+  // biome-ignore lint/nursery/noMisusedPromises: Fastify awaits async plugins.
+  await app.register(webPlugin, options);
+}
+
+async function webPlugin(app: FastifyInstance, { ctx, config, restAuth }: WebOptions): Promise<void> {
+  const secure = config.externalScheme === "https";
+  const realmUrlOf = (realm: Realm) => realmUrl(config.externalScheme, config.externalHost, realm.subdomain);
+  // The CSRF cookie is signed with a key of its own, derived from the session secret.
+  const cookieSecret = createHmac("sha256", ctx.webSecret).update("latchkey csrf cookie").digest();
+  await app.register(cookie, { secret: cookieSecret });
+  await app.register(csrf, {
+    cookieKey: CSRF_COOKIE,
+    cookieOpts: { path: "/", sameSite: "lax", httpOnly: true, secure, signed: true },
+    getToken: (request: FastifyRequest) => field(request, "_csrf") ?? (request.headers["x-csrf-token"] as string | undefined),
+  });
+  app.decorateRequest("webSession", null);
+
+  app.addHook("onRequest", async (request, reply) => {
+    reply.header("content-security-policy", CONTENT_SECURITY_POLICY);
+    reply.header("x-content-type-options", "nosniff");
+    reply.header("x-frame-options", "DENY");
+    // Reset links carry their token in the URL: it must not leak to other sites.
+    reply.header("referrer-policy", "no-referrer");
+    reply.header("x-request-id", request.id);
+    if (!request.url.startsWith("/static/")) reply.header("cache-control", "no-store");
+  });
+  app.addHook("preHandler", async (request) => {
+    if (request.url.startsWith("/static/")) return;
+    const id = request.cookies[SESSION_COOKIE];
+    request.webSession = id === undefined ? null : await resolveSession(ctx, id);
+  });
+
+  // CSRF failures in Zulip's words: JSON for /json, a page for forms.
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    const isJson = (request.routeOptions.url ?? request.url.replace(/^\/+/, "/")).startsWith("/json/");
+    if (err instanceof ZulipError && !isJson && err.status < 500) {
+      // A page (the per-address limit on a form post, say): the message as a page, not JSON.
+      return sendHtml(reply.headers(err.headers), err.status, messagePage("Error", err.message));
+    }
+    if (err.code !== "FST_CSRF_MISSING_SECRET" && err.code !== "FST_CSRF_INVALID_TOKEN") throw err;
+    const token = field(request, "_csrf") ?? request.headers["x-csrf-token"];
+    const reason =
+      err.code === "FST_CSRF_MISSING_SECRET"
+        ? "CSRF cookie not set."
+        : token === undefined || token === ""
+          ? "CSRF token missing."
+          : "CSRF token incorrect.";
+    request.log.info({ reason }, "csrf check failed");
+    if (isJson) {
+      throw new ZulipError(`CSRF error: ${reason}`, { status: 403, code: "CSRF_FAILED", data: { reason } });
+    }
+    return sendHtml(
+      reply,
+      403,
+      messagePage(
+        "Forbidden",
+        `The form could not be checked (${reason}) Reload the page and try again; cookies must be enabled.`,
+      ),
+    );
+  });
+
+  await app.register(fastifyStatic, { root: STATIC_ROOT, prefix: "/static/", index: false, maxAge: 3600_000 });
+
+  const csrfCheck = (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void): void => {
+    app.csrfProtection(request, reply, done);
+  };
+
+  const setSessionCookie = (reply: FastifyReply, id: string) =>
+    reply.setCookie(SESSION_COOKIE, id, { path: "/", httpOnly: true, sameSite: "lax", secure, maxAge: SESSION_AGE_MS / 1000 });
+
+  const requireHostRealm = async (request: FastifyRequest, reply: FastifyReply): Promise<Realm | null> => {
+    const realm = await ctx.stores.realms.findBySubdomain(request.subdomain);
+    if (realm === null) {
+      sendHtml(reply, 404, messagePage("Invalid subdomain", "There is no organization at this address."));
+      return null;
+    }
+    return realm;
+  };
+
+  /** The logged-in user of this organization, or null. */
+  const currentUser = (request: FastifyRequest, realm: Realm): User | null => {
+    const session = request.webSession;
+    if (session === null) return null;
+    try {
+      checkSessionAccount(session, realm.subdomain);
+    } catch {
+      return null;
+    }
+    return session.user;
+  };
+
+  const devUsersOf = async (realm: Realm) => {
+    if (config.mode !== "development" || !realm.authMethods.dev || realm.deactivated) return undefined;
+    const users = (await ctx.stores.users.listByRealm(realm.id)).filter((u) => u.isActive && !u.isBot);
+    return users.map((u) => ({ email: u.deliveryEmail, fullName: u.fullName, admin: isRealmAdmin(u) }));
+  };
+
+  const renderLogin = async (
+    _request: FastifyRequest,
+    reply: FastifyReply,
+    realm: Realm,
+    status: number,
+    extra: { username?: string; error?: string; next?: string; otps: Otps },
+  ) => {
+    const emailUsernames = requireEmailFormatUsernames(ctx, realm);
+    const devUsers = await devUsersOf(realm);
+    return sendHtml(
+      reply,
+      status,
+      loginPage({
+        realmName: realm.name,
+        csrfToken: reply.generateCsrf(),
+        usernameLabel: emailUsernames ? "Email" : "LDAP username",
+        usernameIsEmail: emailUsernames,
+        passwordEnabled: passwordAuthEnabled(ctx, realm),
+        ...(extra.username === undefined ? {} : { username: extra.username }),
+        ...(extra.error === undefined ? {} : { error: extra.error }),
+        ...(extra.next === undefined ? {} : { next: extra.next }),
+        ...(extra.otps.mobile === undefined ? {} : { mobileFlowOtp: extra.otps.mobile }),
+        ...(extra.otps.desktop === undefined ? {} : { desktopFlowOtp: extra.otps.desktop }),
+        ...(devUsers === undefined ? {} : { devUsers }),
+      }),
+    );
+  };
+
+  /** After a successful login: the mobile redirect, the desktop page, or a browser session. */
+  const finishLogin = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    user: User,
+    realm: Realm,
+    otps: Otps,
+    next?: string,
+  ) => {
+    if (otps.mobile !== undefined) {
+      const apiKey = await revealApiKey(ctx, user.id);
+      ctx.onLogin(user, realm, loginSource(request, undefined));
+      // Built by hand: the target is not an http(s) URL.
+      return reply
+        .code(302)
+        .header(
+          "location",
+          mobileFlowLocation({
+            encryptedKey: otpEncryptApiKey(apiKey, otps.mobile),
+            email: user.deliveryEmail,
+            userId: user.id,
+            realmUrl: realmUrlOf(realm),
+          }),
+        )
+        .send();
+    }
+    if (otps.desktop !== undefined) {
+      const token = generateApiKey();
+      const now = ctx.clock.now();
+      await ctx.stores.oneTimeTokens.create({
+        tokenHash: hashSecret(token),
+        kind: "desktop_login",
+        userId: user.id,
+        createdAt: now,
+        expiresAt: now + DESKTOP_TOKEN_MS,
+      });
+      return sendHtml(
+        reply,
+        200,
+        desktopRedirectPage({ realmName: realm.name, desktopData: encryptForDesktop(token, otps.desktop) }),
+      );
+    }
+    // A new session id on every login, so an id planted before login is worth nothing after it.
+    if (request.webSession !== null) await endSession(ctx, request.webSession.idHash);
+    setSessionCookie(reply, await startSession(ctx, user));
+    ctx.onLogin(user, realm, loginSource(request, undefined));
+    return reply.code(302).header("location", safeNext(next)).send();
+  };
+
+  const loginGet = async (request: FastifyRequest, reply: FastifyReply) => {
+    const realm = await requireHostRealm(request, reply);
+    if (realm === null) return reply;
+    const otps = readOtps(queryValue(request, "mobile_flow_otp"), queryValue(request, "desktop_flow_otp"));
+    if ("error" in otps) return sendHtml(reply, 400, messagePage("Error", otps.error, realm.name));
+    const next = queryValue(request, "next");
+    if (currentUser(request, realm) !== null && otps.mobile === undefined && otps.desktop === undefined) {
+      return reply.code(302).header("location", safeNext(next)).send();
+    }
+    return renderLogin(request, reply, realm, 200, { otps, ...(next === undefined ? {} : { next }) });
+  };
+
+  const loginPost = async (request: FastifyRequest, reply: FastifyReply) => {
+    const realm = await requireHostRealm(request, reply);
+    if (realm === null) return reply;
+    const otps = readOtps(field(request, "mobile_flow_otp"), field(request, "desktop_flow_otp"));
+    if ("error" in otps) return sendHtml(reply, 400, messagePage("Error", otps.error, realm.name));
+    const username = (field(request, "username") ?? "").trim();
+    const password = field(request, "password") ?? "";
+    const next = field(request, "next");
+    const again = (status: number, error: string) =>
+      renderLogin(request, reply, realm, status, { username, error, otps, ...(next === undefined ? {} : { next }) });
+    if (!passwordAuthEnabled(ctx, realm)) return again(401, "Password authentication is disabled in this organization");
+    if (!ldapEnabled(ctx, realm) && !isValidEmail(username)) return again(400, "Enter a valid email address.");
+    let user: User;
+    try {
+      ({ user } = await loginWithPassword({ ...ctx, log: request.log }, { realm, username, password }, (rate) =>
+        recordRateDecision(request, rate),
+      ));
+    } catch (err) {
+      if (!(err instanceof ZulipError)) throw err;
+      reply.headers(err.headers);
+      const message =
+        err.code === "RATE_LIMIT_HIT"
+          ? `Too many login attempts for this account. Try again in ${Math.ceil(Number(err.data["retry-after"]))} seconds.`
+          : err.message;
+      return again(err.status, message);
+    }
+    return finishLogin(request, reply, user, realm, otps, next);
+  };
+
+  for (const url of ["/login/", "/login", "/accounts/login/"]) {
+    app.get(url, loginGet);
+    app.post(url, { preHandler: csrfCheck, config: { limitByAddress: true } }, loginPost);
+  }
+
+  if (config.mode === "development") {
+    app.post("/accounts/login/dev/", { preHandler: csrfCheck, config: { limitByAddress: true } }, async (request, reply) => {
+      const realm = await requireHostRealm(request, reply);
+      if (realm === null) return reply;
+      const otps = readOtps(field(request, "mobile_flow_otp"), field(request, "desktop_flow_otp"));
+      if ("error" in otps) return sendHtml(reply, 400, messagePage("Error", otps.error, realm.name));
+      const flags = new Set<AuthFlag>();
+      const username = field(request, "username") ?? "";
+      const user = realm.authMethods.dev && isValidEmail(username) ? await findActiveUser(ctx, realm, username, flags) : null;
+      if (user === null || user.isBot)
+        return renderLogin(request, reply, realm, 401, { error: "Your username or password is incorrect", otps });
+      return finishLogin(request, reply, user, realm, otps, field(request, "next"));
+    });
+
+    app.get("/devtools/emails", async (_request, reply) =>
+      sendHtml(reply, 200, devEmailsPage({ messages: await listOutbox(config.email.outboxDir) })),
+    );
+  }
+
+  // The desktop app redeems its one-time token for a browser session (15 s, single use).
+  app.get("/accounts/login/subdomain/:token", async (request, reply) => {
+    const realm = await requireHostRealm(request, reply);
+    if (realm === null) return reply;
+    const { token } = request.params as { token: string };
+    const used =
+      token.length > 100 ? null : await ctx.stores.oneTimeTokens.consume(hashSecret(token), "desktop_login", ctx.clock.now());
+    const user = used === null ? null : await ctx.stores.users.findById(used.userId);
+    if (user === null || !user.isActive || user.realmId !== realm.id || realm.deactivated) {
+      return sendHtml(
+        reply,
+        400,
+        messagePage(
+          "Login link expired",
+          html`This login link is invalid or has expired. <a href="/login/">Log in</a> again.`,
+          realm.name,
+        ),
+      );
+    }
+    return finishLogin(request, reply, user, realm, {});
+  });
+
+  const logout = async (request: FastifyRequest, reply: FastifyReply) => {
+    if (request.webSession !== null) await endSession(ctx, request.webSession.idHash);
+    reply.clearCookie(SESSION_COOKIE, { path: "/", httpOnly: true, sameSite: "lax", secure });
+    return reply.code(302).header("location", "/login/").send();
+  };
+  app.post("/accounts/logout/", { preHandler: csrfCheck }, logout);
+  app.get("/accounts/logout/", async (request, reply) => {
+    const realm = await requireHostRealm(request, reply);
+    if (realm === null) return reply;
+    if (currentUser(request, realm) === null) return reply.code(302).header("location", "/login/").send();
+    return sendHtml(
+      reply,
+      200,
+      messagePage(
+        "Log out",
+        html`<form method="post" action="/accounts/logout/"><input type="hidden" name="_csrf" value="${reply.generateCsrf()}"><button type="submit" class="primary">Log out</button></form>`,
+        realm.name,
+      ),
+    );
+  });
+
+  /** A page for logged-in users: the user, or a redirect to the login page with `next`. */
+  const requireLogin = async (request: FastifyRequest, reply: FastifyReply): Promise<{ user: User; realm: Realm } | null> => {
+    const realm = await requireHostRealm(request, reply);
+    if (realm === null) return null;
+    const user = currentUser(request, realm);
+    if (user === null) {
+      const path = request.url.split("?", 1)[0] ?? "/";
+      reply
+        .code(302)
+        .header("location", `/login/?next=${encodeURIComponent(path)}`)
+        .send();
+      return null;
+    }
+    return { user, realm };
+  };
+
+  app.get("/", async (request, reply) => {
+    const realm = await requireHostRealm(request, reply);
+    if (realm === null) return reply;
+    return reply
+      .code(302)
+      .header("location", currentUser(request, realm) === null ? "/login/" : "/settings/account")
+      .send();
+  });
+  app.get("/settings/", async (_request, reply) => reply.code(302).header("location", "/settings/account").send());
+
+  let regenerateRouted: boolean | null = null;
+  app.get("/settings/account", async (request, reply) => {
+    const who = await requireLogin(request, reply);
+    if (who === null) return reply;
+    regenerateRouted ??= app.hasRoute({ method: "POST", url: "/api/v1/users/me/api_key/regenerate" });
+    return sendHtml(
+      reply,
+      200,
+      accountSettingsPage({
+        realmName: who.realm.name,
+        csrfToken: reply.generateCsrf(),
+        user: { fullName: who.user.fullName, email: who.user.deliveryEmail },
+        site: realmUrlOf(who.realm),
+        passwordRequired: passwordAuthEnabled(ctx, who.realm),
+        canRegenerate: regenerateRouted,
+      }),
+    );
+  });
+
+  // Password reset: request a link, then choose a new password with it.
+  app.get("/accounts/password/reset/", async (request, reply) => {
+    const realm = await requireHostRealm(request, reply);
+    if (realm === null) return reply;
+    const email = queryValue(request, "email");
+    return sendHtml(
+      reply,
+      200,
+      passwordResetRequestPage({
+        realmName: realm.name,
+        csrfToken: reply.generateCsrf(),
+        ...(email === undefined ? {} : { email }),
+      }),
+    );
+  });
+  app.post("/accounts/password/reset/", { preHandler: csrfCheck, config: { limitByAddress: true } }, async (request, reply) => {
+    const realm = await requireHostRealm(request, reply);
+    if (realm === null) return reply;
+    const email = (field(request, "email") ?? "").trim();
+    const again = (status: number, error: string) =>
+      sendHtml(reply, status, passwordResetRequestPage({ realmName: realm.name, csrfToken: reply.generateCsrf(), email, error }));
+    if (!isValidEmail(email)) return again(400, "Enter a valid email address.");
+    if (!realm.authMethods.email)
+      return again(400, "This organization does not use passwords kept by this server; there is nothing to reset.");
+    try {
+      await requestPasswordReset({ ...ctx, log: request.log }, realm, email, {
+        realmUrl: realmUrlOf(realm),
+        linkFor: (token) => `${realmUrlOf(realm)}/accounts/password/reset/confirm/?token=${encodeURIComponent(token)}`,
+      });
+    } catch (err) {
+      if (!(err instanceof ZulipError)) throw err;
+      reply.headers(err.headers);
+      return again(
+        err.status,
+        err.code === "RATE_LIMIT_HIT"
+          ? `You have requested password resets for this address too often. Try again in ${Math.ceil(Number(err.data["retry-after"]))} seconds.`
+          : err.message,
+      );
+    }
+    return sendHtml(reply, 200, passwordResetSentPage({ realmName: realm.name, email }));
+  });
+  const invalidLink = (reply: FastifyReply, realm: Realm) =>
+    sendHtml(
+      reply,
+      400,
+      messagePage(
+        "Link expired",
+        html`${RESET_LINK_INVALID} <a href="/accounts/password/reset/">Request a new link</a>.`,
+        realm.name,
+      ),
+    );
+  app.get("/accounts/password/reset/confirm/", async (request, reply) => {
+    const realm = await requireHostRealm(request, reply);
+    if (realm === null) return reply;
+    const token = queryValue(request, "token") ?? "";
+    const user = await userForResetToken(ctx, token);
+    if (user === null || user.realmId !== realm.id) return invalidLink(reply, realm);
+    return sendHtml(
+      reply,
+      200,
+      newPasswordPage({
+        realmName: realm.name,
+        csrfToken: reply.generateCsrf(),
+        token,
+        email: user.deliveryEmail,
+        hasPassword: user.passwordHash !== null,
+      }),
+    );
+  });
+  app.post(
+    "/accounts/password/reset/confirm/",
+    { preHandler: csrfCheck, config: { limitByAddress: true } },
+    async (request, reply) => {
+      const realm = await requireHostRealm(request, reply);
+      if (realm === null) return reply;
+      const token = field(request, "token") ?? "";
+      const user = await userForResetToken(ctx, token);
+      if (user === null || user.realmId !== realm.id) return invalidLink(reply, realm);
+      const outcome = await completePasswordReset(
+        ctx,
+        token,
+        field(request, "new_password1") ?? "",
+        field(request, "new_password2") ?? "",
+      );
+      if (!outcome.ok) {
+        if (outcome.problem === RESET_LINK_INVALID) return invalidLink(reply, realm);
+        return sendHtml(
+          reply,
+          400,
+          newPasswordPage({
+            realmName: realm.name,
+            csrfToken: reply.generateCsrf(),
+            token,
+            email: user.deliveryEmail,
+            hasPassword: user.passwordHash !== null,
+            error: outcome.problem,
+          }),
+        );
+      }
+      return sendHtml(
+        reply,
+        200,
+        messagePage("Password changed", html`Your password has been changed. <a href="/login/">Log in</a> with it.`, realm.name),
+      );
+    },
+  );
+
+  // The /json endpoints: session (with CSRF on state-changing methods) or Basic.
+  const authenticateJson = makeSessionAuthenticator(ctx, restAuth);
+  // biome-ignore lint/nursery/noMisusedPromises: Fastify awaits async plugins.
+  await app.register(async (json) => {
+    json.addHook("preHandler", (request, reply, done) => {
+      if (request.webSession === null || SAFE_METHODS.has(request.method)) return done();
+      app.csrfProtection(request, reply, done);
+    });
+    registerJsonFetchApiKey(json, ctx, authenticateJson);
+  });
+}
+
+const jsonApiKeyResponse = {
+  type: "object",
+  additionalProperties: false,
+  properties: {
+    result: { type: "string" },
+    msg: { type: "string" },
+    api_key: { type: "string" },
+    email: { type: "string" },
+    ignored_parameters_unsupported: { type: "array", items: { type: "string" } },
+  },
+  required: ["result", "msg", "api_key", "email"],
+};
+
+/** §7.4: the web page's "Get API key", after the password is entered again. */
+function registerJsonFetchApiKey(
+  app: FastifyInstance,
+  ctx: Context,
+  authenticate: (request: FastifyRequest) => void | Promise<void>,
+): void {
+  registerEndpoint(app, "/json/fetch_api_key", {
+    POST: {
+      typed: true,
+      authenticate,
+      schema: { response: { 200: jsonApiKeyResponse } },
+      handler: async (request) => {
+        const principal = request.principal;
+        if (principal === null) throw new ZulipError("Not logged in");
+        const { user, realm } = principal;
+        const password = readParam(request, "password") ?? "";
+        if (passwordAuthEnabled(ctx, realm)) {
+          let ok = false;
+          try {
+            const result = await loginWithPassword(
+              { ...ctx, log: request.log },
+              { realm, username: user.deliveryEmail, password },
+              (rate) => recordRateDecision(request, rate),
+            );
+            ok = result.user.id === user.id;
+          } catch (err) {
+            // Throttled or unavailable: say so; any other refusal is a wrong password.
+            if (err instanceof ZulipError && (err.status === 429 || err.status === 503)) throw err;
+            if (!(err instanceof ZulipError)) throw err;
+          }
+          if (!ok) throw new ZulipError("Password is incorrect.");
+        }
+        return { result: "success", msg: "", api_key: await revealApiKey(ctx, user.id), email: user.deliveryEmail };
+      },
+    },
+  });
+}
