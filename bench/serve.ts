@@ -29,6 +29,8 @@ async function serveLatchkey(env: Record<string, string>, extraUsers: number): P
     // would refuse the login benchmarks. The per-user limit keeps Zulip's default; the key-use
     // benchmarks spread their load over enough accounts to stay under it.
     LATCHKEY_RATE_LIMIT_IP: "1:1000000",
+    // The benchmarks measure logins and key checks, not mail: no new-login email per login.
+    LATCHKEY_SEND_LOGIN_EMAILS: "false",
     ...env,
   });
   const database = await openDatabase(dbPath);

@@ -76,6 +76,7 @@ export async function startServer(config: Config, out: (line: string) => void = 
     out(`Latchkey (development) listening on http://${config.host}:${port} — organization at ${url}`);
     out(`Log in with any of these (password ${JSON.stringify(DEMO_PASSWORD)}):`);
     for (const u of DEMO_USERS) out(`  ${u.email}`);
+    out(`  Web app: ${url}/login/ (outgoing emails: ${url}/devtools/emails)`);
     out(
       `  curl -sSX POST ${url}/api/v1/fetch_api_key --data-urlencode username=${DEMO_USERS[0].email} --data-urlencode password=${DEMO_PASSWORD}`,
     );

@@ -12,6 +12,7 @@ import {
   LdapBackend,
   type LdapDirectory,
 } from "../domain/ldap-login.js";
+import { ZulipError } from "../errors.js";
 import type { LdapConfig } from "./ldap-config.js";
 
 /** Puts each value, escaped, where its `%(name)s` placeholder stands in a filter template. */
@@ -79,7 +80,9 @@ class LdapSession implements DirectorySession {
       await this.client.bind(dn, password);
       return true;
     } catch (err) {
-      if (err instanceof InvalidCredentialsError) return false;
+      // Wrong password, or any other considered refusal of this bind (a locked or expired
+      // account under a password policy, say): the person cannot log in, the directory is fine.
+      if (err instanceof InvalidCredentialsError || err instanceof ResultCodeError) return false;
       throw err;
     }
   }
@@ -104,10 +107,12 @@ export class LdapsDirectory implements LdapDirectory {
       url: uri,
       connectTimeout: Math.max(1, Math.min(this.config.connectTimeoutMs, deadline - Date.now())),
       timeout: this.config.timeoutMs,
-      tlsOptions,
+      // ldapts speaks TLS from the start whenever it is given TLS options, so only ldaps:// gets them.
+      ...(uri.startsWith("ldaps:") ? { tlsOptions } : {}),
     });
     opened.push(client);
-    if (this.config.startTls) await client.startTLS(tlsOptions);
+    // A fresh object: ldapts keeps the socket in the options it is given.
+    if (this.config.startTls) await client.startTLS({ ...tlsOptions });
     if (this.config.bindDn !== "") await client.bind(this.config.bindDn, this.config.bindPassword);
     return client;
   }
@@ -152,7 +157,8 @@ export class LdapsDirectory implements LdapDirectory {
       try {
         return await work(new LdapSession(client, this.config, this.attributes));
       } catch (err) {
-        if (err instanceof DirectoryUnavailableError) throw err;
+        // The rules' own refusals (a throttle, say) pass through; the rest is the directory failing.
+        if (err instanceof DirectoryUnavailableError || err instanceof ZulipError) throw err;
         throw new DirectoryUnavailableError(`directory error: ${(err as Error).message}`, err);
       }
     };

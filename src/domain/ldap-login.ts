@@ -6,6 +6,7 @@
  * created on first login when the organization allows it, deactivated when the directory has
  * disabled the person, and its full name kept as the directory has it.
  */
+import { rateLimited } from "../errors.js";
 import type { AuthFlag, Context, ExternalPasswordBackend, PasswordAttempt } from "./context.js";
 import { createAccount, DirectoryError, setAccountActive } from "./directory.js";
 import { isValidEmail } from "./email.js";
@@ -53,6 +54,8 @@ export interface LdapRules {
 
 /** What a successful bind told us about the person. */
 interface DirectoryLogin {
+  /** The throttle key of the directory entry, cleared when the login succeeds. */
+  entryKey: string;
   email: string;
   fullName: string | null;
   disabled: boolean;
@@ -96,7 +99,9 @@ export class LdapBackend implements ExternalPasswordBackend {
       return null;
     }
     if (login === null) return null;
-    return this.accountFor(ctx, attempt.realm, login, flags);
+    const user = await this.accountFor(ctx, attempt.realm, login, flags);
+    if (user !== null) await ctx.authLimiter.clear(login.entryKey);
+    return user;
   }
 
   /** Zulip's `django_to_ldap_username`: the LDAP username, or null with the flag that says why. */
@@ -159,13 +164,31 @@ export class LdapBackend implements ExternalPasswordBackend {
       return null;
     }
     if (this.rules.requireGroup !== null && !(await session.isMember(this.rules.requireGroup, person.dn))) return null;
+    // The directory matches names loosely ("Alice", " alice" and "alice" are one entry), while the
+    // username throttle counts each spelling apart; the entry gets a budget of its own so that
+    // spellings cannot multiply the guesses at one password.
+    const entryKey = `authenticate_by_ldap_entry:${person.dn.toLowerCase()}`;
+    const rate = await ctx.authLimiter.hit(entryKey, ctx.authRateRules);
+    if (rate.limited) throw rateLimited(rate.secondsToFreedom);
     if (!(await session.checkPassword(person.dn, attempt.password))) return null;
-    const marker = firstValue(person, this.rules.deactivatedAttr);
     return {
+      entryKey,
       email,
       fullName: firstValue(person, this.rules.fullNameAttr)?.trim().slice(0, MAX_FULL_NAME) || null,
-      disabled: marker !== null && this.rules.deactivatedValues.includes(marker.toLowerCase()),
+      disabled: this.isDisabled(person),
     };
+  }
+
+  /**
+   * Whether the directory marks the person disabled: Active Directory's `userAccountControl`
+   * by its ACCOUNTDISABLE bit (2), as Zulip reads it; any other attribute by its values.
+   */
+  private isDisabled(person: DirectoryPerson): boolean {
+    const attribute = this.rules.deactivatedAttr;
+    const marker = firstValue(person, attribute);
+    if (attribute === null || marker === null) return false;
+    if (attribute.toLowerCase() === "useraccountcontrol") return /^\d+$/.test(marker) && (Number(marker) & 2) !== 0;
+    return this.rules.deactivatedValues.includes(marker.toLowerCase());
   }
 
   /** Zulip's `get_or_build_user`, after the password bound. */

@@ -12,11 +12,13 @@ export interface PageOptions {
   settingsTab?: "account" | "bots";
   /** Scripts from /static/ to load (never inline). */
   scripts?: string[];
+  /** Classic scripts from /static/vendor/ (libraries that define globals), run before `scripts`. */
+  vendorScripts?: string[];
   body: SafeHtml;
 }
 
 export function renderPage(options: PageOptions): string {
-  const { title, realmName, user, csrfToken, settingsTab, scripts = [], body } = options;
+  const { title, realmName, user, csrfToken, settingsTab, scripts = [], vendorScripts = [], body } = options;
   const nav =
     settingsTab === undefined
       ? html``
@@ -42,6 +44,7 @@ ${csrfToken === undefined ? "" : html`<meta name="csrf-token" content="${csrfTok
 <title>${title}${realmName ? ` · ${realmName}` : ""}</title>
 <link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/static/app.css">
+${vendorScripts.map((s) => html`<script src="/static/vendor/${s}" defer></script>`)}
 ${scripts.map((s) => html`<script type="module" src="/static/${s}"></script>`)}
 </head>
 <body>

@@ -191,6 +191,8 @@ export function newPasswordPage(o: {
   return renderPage({
     title: o.hasPassword ? "Choose a new password" : "Set your password",
     realmName: o.realmName,
+    vendorScripts: ["zxcvbn-core/zxcvbn-ts.min.js", "zxcvbn-common/zxcvbn-ts.min.js"],
+    scripts: ["password-strength.js"],
     body: html`<section class="card narrow" aria-labelledby="new-password-title">
       <h1 id="new-password-title">${o.hasPassword ? "Choose a new password" : "Set your password"}</h1>
       <p class="muted">For ${o.email}.</p>
@@ -204,6 +206,10 @@ export function newPasswordPage(o: {
           minlength="6" maxlength="100" aria-describedby="password-rules">
         <p id="password-rules" class="muted">6 to 100 characters, and not easy to guess: avoid common words,
         names, dates and keyboard patterns.</p>
+        <div class="strength" hidden id="strength-box">
+          <meter id="password-strength" min="0" max="4" low="2" high="3" optimum="4" value="0" aria-labelledby="strength-text"></meter>
+          <span id="strength-text" class="muted" aria-live="polite"></span>
+        </div>
         <label for="id_new_password2">Confirm new password</label>
         <input id="id_new_password2" name="new_password2" type="password" autocomplete="new-password" required>
         <button type="submit" class="primary">Set password</button>

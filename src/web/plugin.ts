@@ -5,6 +5,7 @@
  * and the security headers apply to these routes only, never to the `/api` hot path.
  */
 import { createHmac } from "node:crypto";
+import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import cookie from "@fastify/cookie";
@@ -13,6 +14,7 @@ import fastifyStatic from "@fastify/static";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Config } from "../config.js";
 import { generateApiKey } from "../domain/api-key.js";
+import { botDomain } from "../domain/bots.js";
 import type { AuthFlag, Context } from "../domain/context.js";
 import { revealApiKey } from "../domain/directory.js";
 import { isValidEmail } from "../domain/email.js";
@@ -28,12 +30,15 @@ import { encryptForDesktop, isValidOtp, mobileFlowLocation, otpEncryptApiKey } f
 import { completePasswordReset, RESET_LINK_INVALID, requestPasswordReset, userForResetToken } from "../domain/password-reset.js";
 import { realmUrl } from "../domain/realm-host.js";
 import { endSession, hashSecret, resolveSession, SESSION_AGE_MS, startSession } from "../domain/sessions.js";
-import { ZulipError } from "../errors.js";
+import { zuliprcDataUrl, zuliprcFor } from "../domain/zuliprc.js";
+import { MESSAGES, ZulipError } from "../errors.js";
 import { registerEndpoint } from "../http/endpoint.js";
 import { readParam } from "../http/params.js";
 import { recordRateDecision } from "../http/plugins/rate-limits.js";
 import { loginSource } from "../http/request-info.js";
+import { registerBotRoutes } from "../http/routes/bots.js";
 import { listOutbox } from "../mail/nodemailer-mailer.js";
+import { type BotEntry, botsSettingsPage } from "./bots-page.js";
 import { html } from "./html.js";
 import { messagePage } from "./layout.js";
 import {
@@ -45,7 +50,7 @@ import {
   passwordResetRequestPage,
   passwordResetSentPage,
 } from "./pages.js";
-import { checkSessionAccount, makeSessionAuthenticator } from "./session-auth.js";
+import { checkSessionAccount, makeSessionAuthenticator, NotLoggedInError, prefersHtml } from "./session-auth.js";
 
 export interface WebOptions {
   ctx: Context;
@@ -60,6 +65,7 @@ export const CSRF_COOKIE = "csrftoken";
 export const DESKTOP_TOKEN_MS = 15_000;
 
 const STATIC_ROOT = join(dirname(fileURLToPath(import.meta.url)), "static");
+const requireFrom = createRequire(import.meta.url).resolve;
 
 /** No inline script or style anywhere; `zulip:` is where the mobile flow's form ends up. */
 export const CONTENT_SECURITY_POLICY = [
@@ -72,6 +78,13 @@ export const CONTENT_SECURITY_POLICY = [
   "frame-ancestors 'none'",
   "base-uri 'none'",
 ].join("; ");
+
+const API_PATH = /^\/(api|json)(\/|$)/i;
+
+/** The path as the client sent it, doubled slashes collapsed. */
+function sentPath(request: FastifyRequest): string {
+  return (request.url.split("?", 1)[0] ?? "").replace(/\/{2,}/g, "/");
+}
 
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
@@ -100,9 +113,11 @@ function queryValue(request: FastifyRequest, name: string): string | undefined {
 
 /** A local path to go to after logging in; anything else (other hosts, `//x`) is ignored. */
 export function safeNext(next: string | undefined): string {
-  if (next === undefined || !next.startsWith("/") || next.startsWith("//") || next.startsWith("/\\")) return "/settings/account";
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: line breaks and NUL must never reach a Location header.
-  if (/[\r\n\u0000]/.test(next)) return "/settings/account";
+  if (next === undefined || !next.startsWith("/") || next.startsWith("//")) return "/settings/account";
+  // Browsers drop tabs and line breaks and read `\` as `/`, so `/\tevil` or `/\\evil` would leave
+  // the site; control characters must never reach a Location header either.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: those are exactly what is refused.
+  if (/[\s\\\u0000-\u001f\u007f]/.test(next)) return "/settings/account";
   return next;
 }
 
@@ -142,6 +157,10 @@ async function webPlugin(app: FastifyInstance, { ctx, config, restAuth }: WebOpt
   app.decorateRequest("webSession", null);
 
   app.addHook("onRequest", async (request, reply) => {
+    // `/json/x/../..` reaches a page's route; a path sent under /api or /json gets JSON or nothing.
+    if (API_PATH.test(sentPath(request)) && !(request.routeOptions.url ?? "").startsWith("/json/")) {
+      throw new ZulipError("Not Found", { status: 404 });
+    }
     reply.header("content-security-policy", CONTENT_SECURITY_POLICY);
     reply.header("x-content-type-options", "nosniff");
     reply.header("x-frame-options", "DENY");
@@ -157,9 +176,20 @@ async function webPlugin(app: FastifyInstance, { ctx, config, restAuth }: WebOpt
   });
 
   // CSRF failures in Zulip's words: JSON for /json, a page for forms.
+  // Routes are matched ignoring doubled slashes and dot segments, so both the route's pattern and
+  // the path as sent decide whether an answer must be in the JSON envelope.
+  const isJson = (request: FastifyRequest) =>
+    (request.routeOptions.url ?? "").startsWith("/json/") || API_PATH.test(sentPath(request));
   app.setErrorHandler((err: FastifyError, request, reply) => {
-    const isJson = (request.routeOptions.url ?? request.url.replace(/^\/+/, "/")).startsWith("/json/");
-    if (err instanceof ZulipError && !isJson && err.status < 500) {
+    // §5.1: a browser that opens a /json URL without logging in is sent to the login page.
+    if (err instanceof NotLoggedInError && prefersHtml(request.headers.accept)) {
+      const path = sentPath(request);
+      return reply
+        .code(302)
+        .header("location", `/login/?next=${encodeURIComponent(path)}`)
+        .send();
+    }
+    if (err instanceof ZulipError && !isJson(request) && err.status < 500) {
       // A page (the per-address limit on a form post, say): the message as a page, not JSON.
       return sendHtml(reply.headers(err.headers), err.status, messagePage("Error", err.message));
     }
@@ -172,7 +202,7 @@ async function webPlugin(app: FastifyInstance, { ctx, config, restAuth }: WebOpt
           ? "CSRF token missing."
           : "CSRF token incorrect.";
     request.log.info({ reason }, "csrf check failed");
-    if (isJson) {
+    if (isJson(request)) {
       throw new ZulipError(`CSRF error: ${reason}`, { status: 403, code: "CSRF_FAILED", data: { reason } });
     }
     return sendHtml(
@@ -186,6 +216,20 @@ async function webPlugin(app: FastifyInstance, { ctx, config, restAuth }: WebOpt
   });
 
   await app.register(fastifyStatic, { root: STATIC_ROOT, prefix: "/static/", index: false, maxAge: 3600_000 });
+  // zxcvbn's browser builds, served from the installed packages, for the new-password form.
+  for (const [name, pkg] of [
+    ["zxcvbn-core", "@zxcvbn-ts/core"],
+    ["zxcvbn-common", "@zxcvbn-ts/language-common"],
+  ] as const) {
+    await app.register(fastifyStatic, {
+      root: join(dirname(requireFrom(`${pkg}/package.json`)), "dist"),
+      prefix: `/static/vendor/${name}/`,
+      allowedPath: (path) => path === "/zxcvbn-ts.min.js",
+      decorateReply: false,
+      index: false,
+      maxAge: 3600_000,
+    });
+  }
 
   const csrfCheck = (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void): void => {
     app.csrfProtection(request, reply, done);
@@ -353,8 +397,15 @@ async function webPlugin(app: FastifyInstance, { ctx, config, restAuth }: WebOpt
       const flags = new Set<AuthFlag>();
       const username = field(request, "username") ?? "";
       const user = realm.authMethods.dev && isValidEmail(username) ? await findActiveUser(ctx, realm, username, flags) : null;
-      if (user === null || user.isBot)
-        return renderLogin(request, reply, realm, 401, { error: "Your username or password is incorrect", otps });
+      if (user === null || user.isBot) {
+        // dev_fetch_api_key's order (§2): the organization before the account.
+        const error = flags.has("inactive_realm")
+          ? MESSAGES.realmDeactivated
+          : flags.has("inactive_user")
+            ? MESSAGES.userDeactivated
+            : MESSAGES.authenticationFailed;
+        return renderLogin(request, reply, realm, 401, { error, otps });
+      }
       return finishLogin(request, reply, user, realm, otps, field(request, "next"));
     });
 
@@ -447,6 +498,42 @@ async function webPlugin(app: FastifyInstance, { ctx, config, restAuth }: WebOpt
         site: realmUrlOf(who.realm),
         passwordRequired: passwordAuthEnabled(ctx, who.realm),
         canRegenerate: regenerateRouted,
+      }),
+    );
+  });
+
+  app.get("/settings/bots", async (request, reply) => {
+    const who = await requireLogin(request, reply);
+    if (who === null) return reply;
+    const owned = (await ctx.stores.users.listByRealm(who.realm.id)).filter((u) => u.isBot && u.botOwnerId === who.user.id);
+    const bots: BotEntry[] = [];
+    for (const bot of owned) {
+      const entry: BotEntry = {
+        id: bot.id,
+        fullName: bot.fullName,
+        email: bot.deliveryEmail,
+        botType: bot.botType,
+        isActive: bot.isActive,
+      };
+      if (bot.isActive) {
+        const text = await zuliprcFor(ctx, config, bot);
+        entry.apiKey = /^key=(.*)$/m.exec(text)?.[1] ?? "";
+        entry.token = /^token=(.*)$/m.exec(text)?.[1] ?? null;
+        entry.zuliprcUrl = zuliprcDataUrl(text);
+      }
+      bots.push(entry);
+    }
+    return sendHtml(
+      reply,
+      200,
+      botsSettingsPage({
+        realmName: who.realm.name,
+        csrfToken: reply.generateCsrf(),
+        user: { fullName: who.user.fullName, email: who.user.deliveryEmail },
+        site: realmUrlOf(who.realm),
+        botDomain: botDomain(config, who.realm),
+        bots,
+        canReactivate: isRealmAdmin(who.user),
       }),
     );
   });
@@ -567,6 +654,8 @@ async function webPlugin(app: FastifyInstance, { ctx, config, restAuth }: WebOpt
       app.csrfProtection(request, reply, done);
     });
     registerJsonFetchApiKey(json, ctx, authenticateJson);
+    // The bots API (§8) with a session, for Settings → Your bots.
+    registerBotRoutes(json, { ctx, config, prefix: "/json", authenticate: authenticateJson });
   });
 }
 

@@ -58,6 +58,11 @@ export const ENDPOINTS: EndpointUnderTest[] = [
   { path: "/api/v1/latchkey/api_key/last_use", methods: ["GET", "HEAD"], params: [] },
   { path: "/api/v1/no_such_endpoint", methods: [], params: ["api_key"], unknown: true },
   { path: "/json/fetch_api_key", methods: ["POST"], params: ["password"] },
+  { path: "/json/bots", methods: ["GET", "HEAD", "POST"], params: ["full_name", "short_name", "bot_type", "payload_url"] },
+  { path: "/json/bots/1", methods: ["DELETE"], params: [] },
+  { path: "/json/bots/1/api_key", methods: ["GET", "HEAD"], params: [] },
+  { path: "/json/bots/2/api_key/regenerate", methods: ["POST"], params: [] },
+  { path: "/json/users/2/reactivate", methods: ["POST"], params: [] },
   { path: "/json/users/me", methods: [], params: [], unknown: true },
   { path: "/not-api/at-all", methods: [], params: [], unknown: true },
 ];

@@ -217,10 +217,10 @@ test("405 for every other method, with allowed_methods and no code", async (t) =
     const res = await server.app.inject({ method, url: `${URL}?username=iago@zulip.com&password=${PASSWORD}` });
     assertError(res, 405, { msg: "Method Not Allowed", allowed_methods: ["POST"] });
   }
-  // /json/fetch_api_key is not this view: it is the web app's, and needs a session (§5.1, §7.4).
-  const json = await server.app.inject({ method: "POST", url: "/json/fetch_api_key" });
-  assert.equal(json.statusCode, 401);
-  assert.equal(json.headers["www-authenticate"], 'Session realm="zulip"');
+  // /json/fetch_api_key is not this view: it is the web app's session view (§7.4).
+  const web = await server.app.inject({ method: "POST", url: "/json/fetch_api_key" });
+  assert.equal(web.statusCode, 401);
+  assert.equal(web.headers["www-authenticate"], 'Session realm="zulip"');
 });
 
 test("the order of checks: method, parameters, organization, email syntax, throttle, credentials", async (t) => {

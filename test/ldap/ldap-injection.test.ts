@@ -94,3 +94,17 @@ test("APPEND_DOMAIN: the local part of an email is escaped like any username", a
   }
   assert.equal((await server.ctx.stores.users.listByRealm(server.realm.id)).length, 1);
 });
+
+test("huge and odd usernames are an ordinary failure, not a directory outage", async (t) => {
+  if (slapd === null) return;
+  const server = await makeLdapServer(emailAttrEnv(slapd, { LATCHKEY_BODY_LIMIT: String(4 * 1024 * 1024) }));
+  t.after(() => server.close());
+  await server.setMethods({ autoCreate: true });
+  const odd = ["a".repeat(1024 * 1024), `${"b".repeat(300_000)}@example.com`, "\ud800", "al\u200bice", "\u0000"];
+  for (const username of odd) {
+    const outcome = await server.login(username, PASSWORDS.alice);
+    assert.equal(outcome.status, 401, username.slice(0, 20));
+    assert.deepEqual(outcome.body, AUTH_FAILED);
+  }
+  assert.ok(!server.log.some((line) => line.includes("LDAP directory unavailable")));
+});

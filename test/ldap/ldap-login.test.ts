@@ -269,3 +269,54 @@ test("email and LDAP both on: either password works, and an attempt counts once 
   });
   assert.equal(limited.statusCode, 429);
 });
+
+test("spellings the directory treats as one name share one throttle budget", async (t) => {
+  if (slapd === null) return;
+  const server = await makeLdapServer(emailAttrEnv(slapd));
+  t.after(() => server.close());
+  await server.setMethods({ autoCreate: true });
+  const attempt = (username: string, password: string) =>
+    server.app.inject({
+      method: "POST",
+      url: "/api/v1/fetch_api_key",
+      payload: new URLSearchParams({ username, password }).toString(),
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+    });
+  // The directory matches uid without regard to case or surrounding spaces.
+  assert.equal((await server.login("ALICE", PASSWORDS.alice)).status, 200);
+  server.clock.advance(3600);
+  for (const username of ["alice", "Alice", "ALICE", " alice", "alice "]) {
+    assert.equal((await attempt(username, "wrong")).statusCode, 401, username);
+  }
+  const limited = await attempt("aLiCe", PASSWORDS.alice);
+  assert.equal(limited.statusCode, 429);
+  assert.equal((limited.json() as Record<string, unknown>).code, "RATE_LIMIT_HIT");
+  assert.ok(limited.headers["retry-after"]);
+  // Other people are not affected, and the budget comes back with time.
+  assert.equal((await attempt("bob", PASSWORDS.bob)).statusCode, 200);
+  server.clock.advance(1800);
+  assert.equal((await attempt("aLiCe", PASSWORDS.alice)).statusCode, 200);
+  // A success clears it.
+  for (const username of ["alice", "Alice", "ALICE", " alice"]) await attempt(username, "wrong");
+  assert.equal((await attempt("alice ", PASSWORDS.alice)).statusCode, 200);
+  assert.equal((await attempt("ALIce", "wrong")).statusCode, 401);
+});
+
+test("Active Directory's userAccountControl: the disabled bit keeps a person out and deactivates the account", async (t) => {
+  if (slapd === null) return;
+  const server = await makeLdapServer(emailAttrEnv(slapd, { LATCHKEY_LDAP_DEACTIVATED_ATTR: "userAccountControl" }));
+  t.after(() => server.close());
+  await server.setMethods({ autoCreate: true });
+  const frank = await server.login("frank", PASSWORDS.frank);
+  assert.equal(frank.status, 200);
+  const { user: gina } = await createAccount(server.ctx, {
+    realmId: server.realm.id,
+    email: "gina@example.com",
+    fullName: "Gina",
+    password: null,
+  });
+  assert.deepEqual((await server.login("gina", PASSWORDS.gina)).body, DEACTIVATED);
+  assert.equal((await server.ctx.stores.users.findById(gina.id))?.isActive, false);
+  // employeeType is no longer the marker here, so Dave's "disabled" means nothing.
+  assert.equal((await server.login("dave", PASSWORDS.dave)).status, 200);
+});

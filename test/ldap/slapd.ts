@@ -17,6 +17,7 @@ const MODULE_PATH = "/usr/lib/ldap";
 const SCHEMA_DIR = "/etc/ldap/schema";
 
 export const FIXTURE = join(dirname(fileURLToPath(import.meta.url)), "fixtures", "directory.ldif");
+const AD_SCHEMA = join(dirname(FIXTURE), "ad-account.schema");
 export const SUFFIX = "dc=example,dc=com";
 export const PEOPLE = `ou=people,${SUFFIX}`;
 export const SERVICE_DN = `cn=latchkey,ou=services,${SUFFIX}`;
@@ -27,9 +28,12 @@ export interface Slapd {
   /** `ldap://127.0.0.1:<port>` */
   url: string;
   port: number;
+  /** With `tls`: `ldaps://127.0.0.1:<port>`, StartTLS on `url`, and the CA that signed the server. */
+  ldapsUrl: string | null;
+  caFile: string | null;
   /** Stops the server (SIGTERM, then SIGKILL); its data stays, so `start()` brings it back. */
   stop(): Promise<void>;
-  /** Starts it again on the same port after `stop()`. */
+  /** Starts it again on the same port after `stop()`; does nothing while it runs. */
   start(): Promise<void>;
   /** Freezes the process (SIGSTOP): connections are accepted by the kernel but never answered. */
   freeze(): void;
@@ -38,11 +42,48 @@ export interface Slapd {
   close(): Promise<void>;
 }
 
-function slapdConf(dir: string): string {
+/** A CA and a certificate for 127.0.0.1 signed by it, made with the openssl command. */
+function makeCertificates(dir: string): { ca: string; cert: string; key: string } {
+  const ca = join(dir, "ca.pem");
+  const cert = join(dir, "server.pem");
+  const key = join(dir, "server.key");
+  const ext = join(dir, "server.ext");
+  writeFileSync(ext, "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
+  const run = (args: string[]) => {
+    const r = spawnSync("openssl", args, { cwd: dir, encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`openssl ${args[0]} failed: ${r.stderr}`);
+  };
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+  run(["req", "-x509", ...ec, "-keyout", "ca.key", "-out", ca, "-days", "2", "-subj", "/CN=Latchkey test CA"]);
+  run(["req", ...ec, "-keyout", key, "-out", "server.csr", "-subj", "/CN=127.0.0.1"]);
+  run([
+    "x509",
+    "-req",
+    "-in",
+    "server.csr",
+    "-CA",
+    ca,
+    "-CAkey",
+    "ca.key",
+    "-CAcreateserial",
+    "-out",
+    cert,
+    "-days",
+    "2",
+    "-extfile",
+    ext,
+  ]);
+  return { ca, cert, key };
+}
+
+function slapdConf(dir: string, tls: { ca: string; cert: string; key: string } | null): string {
+  const tlsLines =
+    tls === null ? "" : `TLSCACertificateFile ${tls.ca}\nTLSCertificateFile ${tls.cert}\nTLSCertificateKeyFile ${tls.key}\n`;
   return `# Written by test/ldap/slapd.ts
-include ${SCHEMA_DIR}/core.schema
+${tlsLines}include ${SCHEMA_DIR}/core.schema
 include ${SCHEMA_DIR}/cosine.schema
 include ${SCHEMA_DIR}/inetorgperson.schema
+include ${AD_SCHEMA}
 modulepath ${MODULE_PATH}
 moduleload back_mdb
 pidfile ${join(dir, "slapd.pid")}
@@ -87,8 +128,11 @@ function canConnect(port: number): Promise<boolean> {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Starts slapd with the project's fixture; null when slapd is not installed (outside CI). */
-export async function startSlapd(): Promise<Slapd | null> {
+/**
+ * Starts slapd with the project's fixture; null when slapd is not installed (outside CI). With
+ * `tls`, it also listens for ldaps:// and offers StartTLS, with a certificate from a fresh CA.
+ */
+export async function startSlapd(options: { tls?: boolean } = {}): Promise<Slapd | null> {
   if (!existsSync(SLAPD) || !existsSync(SLAPADD)) {
     if (process.env.CI === "true") throw new Error(`OpenLDAP slapd is required under CI but ${SLAPD} is missing`);
     console.log(`# ${SLAPD} is missing; install the Debian packages slapd and ldap-utils to run the LDAP tests`);
@@ -97,7 +141,14 @@ export async function startSlapd(): Promise<Slapd | null> {
   const dir = mkdtempSync(join(tmpdir(), "latchkey-slapd-"));
   mkdirSync(join(dir, "data"));
   const conf = join(dir, "slapd.conf");
-  writeFileSync(conf, slapdConf(dir));
+  let tls: { ca: string; cert: string; key: string } | null = null;
+  try {
+    if (options.tls) tls = makeCertificates(dir);
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  writeFileSync(conf, slapdConf(dir, tls));
   const load = spawnSync(SLAPADD, ["-f", conf, "-l", FIXTURE], { encoding: "utf8" });
   if (load.status !== 0) {
     rmSync(dir, { recursive: true, force: true });
@@ -105,13 +156,17 @@ export async function startSlapd(): Promise<Slapd | null> {
   }
   const port = await freePort();
   const url = `ldap://127.0.0.1:${port}`;
+  const ldapsUrl = tls === null ? null : `ldaps://127.0.0.1:${await freePort()}`;
+  const listen = ldapsUrl === null ? `${url}/` : `${url}/ ${ldapsUrl}/`;
   let child: ChildProcess | null = null;
   let stderr = "";
 
+  const running = () => child !== null && child.exitCode === null && child.signalCode === null;
   const start = async () => {
+    if (running()) return;
     stderr = "";
     // -d 0: stay in the foreground (so killing the child stops the server) and log nothing.
-    const proc = spawn(SLAPD, ["-f", conf, "-h", `${url}/`, "-d", "0"], { stdio: ["ignore", "ignore", "pipe"] });
+    const proc = spawn(SLAPD, ["-f", conf, "-h", listen, "-d", "0"], { stdio: ["ignore", "ignore", "pipe"] });
     proc.stderr?.on("data", (chunk: Buffer) => {
       stderr += chunk.toString();
     });
@@ -137,6 +192,9 @@ export async function startSlapd(): Promise<Slapd | null> {
     clearTimeout(timer);
   };
 
+  // Should the test process die without closing, the server must not outlive it.
+  const killOnExit = () => child?.kill("SIGKILL");
+  process.once("exit", killOnExit);
   try {
     await start();
   } catch (err) {
@@ -146,11 +204,14 @@ export async function startSlapd(): Promise<Slapd | null> {
   return {
     url,
     port,
+    ldapsUrl,
+    caFile: tls?.ca ?? null,
     stop,
     start,
     freeze: () => child?.kill("SIGSTOP"),
     thaw: () => child?.kill("SIGCONT"),
     close: async () => {
+      process.removeListener("exit", killOnExit);
       await stop();
       rmSync(dir, { recursive: true, force: true });
     },

@@ -99,6 +99,10 @@ function contract(name: string, open: () => Promise<DatabaseHandle>): void {
       // No changes: the current row; a missing id: null.
       assert.deepEqual(await stores.realms.update(lear.id, {}), updated);
       assert.equal(await stores.realms.update(999_999, { name: "x" }), null);
+      // 0003_ldap: account creation on first LDAP login, off by default, set by itself.
+      const autoCreate = await stores.realms.update(lear.id, { ldapAutoCreate: true });
+      assert.deepEqual(autoCreate, { ...updated, ldapAutoCreate: true });
+      assert.equal((await stores.realms.findById(root.id))?.ldapAutoCreate, false);
 
       await assert.rejects(stores.realms.create({ subdomain: "lear", name: "Again" }, NOW), DuplicateError);
       assert.equal((await stores.realms.list()).length, 2);

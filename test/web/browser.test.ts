@@ -56,7 +56,7 @@ test("log in, get the API key, copy it and download the zuliprc", async (t) => {
   await page.goto(`${server.origin}/login/`);
   await screenshot(page, "01-login");
   await logIn(page, server, "iago@zulip.com", "wrong password");
-  assert.equal(await page.getByRole("alert").textContent(), "Your username or password is incorrect");
+  await page.getByRole("alert").filter({ hasText: "Your username or password is incorrect" }).waitFor();
   await screenshot(page, "02-login-error");
 
   await logIn(page, server, "iago@zulip.com", PASSWORD);
@@ -156,13 +156,18 @@ test("reset a forgotten password from the email in the outbox", async (t) => {
     .first()
     .click();
   await page.getByRole("heading", { name: "Choose a new password" }).waitFor();
+  await page.waitForLoadState("load");
+  // The zxcvbn estimate as the user types.
   await page.getByLabel("New password", { exact: true }).fill("password1");
+  await page.getByText("Too weak: easy to guess").waitFor();
   await page.getByLabel("Confirm new password").fill("password1");
   await page.getByRole("button", { name: "Set password" }).click();
-  assert.equal(await page.getByRole("alert").textContent(), "The password is too weak.");
+  await page.getByRole("alert").filter({ hasText: "The password is too weak." }).waitFor();
   await screenshot(page, "11-new-password-too-weak");
   const fresh = "violet tram 91 oboe lantern";
   await page.getByLabel("New password", { exact: true }).fill(fresh);
+  await page.getByText("Strong password").waitFor();
+  await screenshot(page, "11b-new-password-strong");
   await page.getByLabel("Confirm new password").fill(fresh);
   await page.getByRole("button", { name: "Set password" }).click();
   await page.getByRole("heading", { name: "Password changed" }).waitFor();
@@ -203,4 +208,139 @@ test("the mobile flow ends at a zulip:// redirect whose key decrypts to the user
   const encrypted = location.searchParams.get("otp_encrypted_api_key") as string;
   assert.match(encrypted, /^[0-9a-f]{64}$/);
   assert.equal(otpDecryptApiKey(encrypted, otp), server.keys.get(server.iago.id));
+});
+
+/** `GET /api/v1/users/me` with a key: the status and message the API gives. */
+async function tryKey(server: WebServer, email: string, key: string): Promise<{ status: number; msg: string }> {
+  const res = await fetch(`${server.origin}/api/v1/users/me`, {
+    headers: { authorization: `Basic ${Buffer.from(`${email}:${key}`).toString("base64")}` },
+  });
+  return { status: res.status, msg: ((await res.json()) as { msg: string }).msg };
+}
+
+test("generate a new API key: the page shows it and the API refuses the old one", async (t) => {
+  const server = await startWebServer();
+  t.after(() => server.close());
+  const context = await newContext(browser, server.origin);
+  t.after(() => context.close());
+  const page = await context.newPage();
+  const problems = watchConsole(page);
+  await logIn(page, server, "iago@zulip.com", PASSWORD);
+  await page.waitForURL(`${server.origin}/settings/account`);
+  await page.getByRole("button", { name: "Manage your API key" }).click();
+  await page.getByLabel("Your password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Get API key" }).click();
+  const keyField = page.getByLabel("Your API key");
+  await keyField.waitFor();
+  const oldKey = await keyField.inputValue();
+
+  await page.getByRole("button", { name: "Generate new API key" }).click();
+  await page.getByText("every mobile device logged in to your account is logged out").waitFor();
+  await screenshot(page, "14-generate-new-key-warning");
+  await page.getByRole("button", { name: "Generate new key", exact: true }).click();
+  await page.getByText("A new API key was generated. The old one no longer works.").waitFor();
+  const newKey = await keyField.inputValue();
+  await screenshot(page, "15-new-key-shown");
+  assert.notEqual(newKey, oldKey);
+  assert.match(newKey, /^[A-Za-z0-9]{32}$/);
+  assert.deepEqual(await tryKey(server, "iago@zulip.com", oldKey), { status: 401, msg: "Invalid API key" });
+  assert.equal((await tryKey(server, "iago@zulip.com", newKey)).status, 200);
+
+  const [download] = await Promise.all([
+    page.waitForEvent("download"),
+    page.getByRole("link", { name: "Download zuliprc" }).click(),
+  ]);
+  assert.equal(
+    await readFile(await download.path(), "utf8"),
+    renderZuliprc({ email: "iago@zulip.com", apiKey: newKey, site: server.origin }),
+  );
+  assert.deepEqual(problems, []);
+});
+
+test("manage a bot: add it, copy and rotate its key, download its zuliprc, deactivate and reactivate it", async (t) => {
+  const server = await startWebServer();
+  t.after(() => server.close());
+  const context = await newContext(browser, server.origin);
+  t.after(() => context.close());
+  const page = await context.newPage();
+  const problems = watchConsole(page);
+  await logIn(page, server, "iago@zulip.com", PASSWORD);
+  await page.waitForURL(`${server.origin}/settings/account`);
+  await page.getByRole("link", { name: "Your bots" }).click();
+  await page.waitForURL(`${server.origin}/settings/bots`);
+  await page.getByText("You have no active bots.").waitFor();
+  await screenshot(page, "16-bots-empty");
+
+  // A mistake first: the server's message is shown.
+  await page.getByLabel("Name", { exact: true }).fill("Weather Bot");
+  await page.getByLabel("Bot email").fill("bad name!");
+  await page.getByRole("button", { name: "Create bot" }).click();
+  await page.locator("#add-bot-error", { hasText: "Bad name or username" }).waitFor();
+  assert.equal(await page.locator("#add-bot-error").textContent(), "Bad name or username");
+  await screenshot(page, "17-bots-create-error");
+
+  await page.getByLabel("Bot email").fill("weather");
+  await page.getByRole("button", { name: "Create bot" }).click();
+  const bot = page.getByRole("listitem", { name: "Weather Bot" });
+  await bot.waitFor();
+  await page.waitForLoadState("load");
+  await screenshot(page, "18-bots-one-bot");
+  const botEmail = `weather-bot@127.0.0.1`;
+  const keyField = bot.getByRole("textbox", { name: "API key", exact: true });
+  const key = await keyField.inputValue();
+  assert.equal((await tryKey(server, botEmail, key)).status, 200);
+
+  await bot.getByRole("button", { name: "Copy API key of Weather Bot" }).click();
+  await bot.getByText("Copied!").waitFor();
+  assert.equal(await page.evaluate<string>("navigator.clipboard.readText()"), key);
+
+  const [download] = await Promise.all([
+    page.waitForEvent("download"),
+    bot.getByRole("link", { name: "Download zuliprc of Weather Bot" }).click(),
+  ]);
+  assert.equal(
+    await readFile(await download.path(), "utf8"),
+    renderZuliprc({ email: botEmail, apiKey: key, site: server.origin }),
+  );
+
+  await bot.getByRole("button", { name: "Generate new API key for Weather Bot" }).click();
+  await bot.getByText("A new API key was generated.").waitFor();
+  const rotated = await keyField.inputValue();
+  assert.notEqual(rotated, key);
+  assert.deepEqual(await tryKey(server, botEmail, key), { status: 401, msg: "Invalid API key" });
+  assert.equal((await tryKey(server, botEmail, rotated)).status, 200);
+  const [again] = await Promise.all([
+    page.waitForEvent("download"),
+    bot.getByRole("link", { name: "Download zuliprc of Weather Bot" }).click(),
+  ]);
+  assert.match(await readFile(await again.path(), "utf8"), new RegExp(`^key=${rotated}$`, "m"));
+
+  await bot.getByRole("button", { name: "Deactivate Weather Bot" }).click();
+  await page.getByRole("button", { name: "Reactivate Weather Bot" }).waitFor();
+  await page.waitForLoadState("load");
+  await screenshot(page, "19-bots-deactivated");
+  assert.deepEqual(await tryKey(server, botEmail, rotated), { status: 401, msg: "Account is deactivated" });
+  await page.getByRole("button", { name: "Reactivate Weather Bot" }).click();
+  await page.getByRole("button", { name: "Deactivate Weather Bot" }).waitFor();
+  await page.waitForLoadState("load");
+  assert.equal((await tryKey(server, botEmail, rotated)).status, 200);
+
+  // An outgoing-webhook bot's zuliprc carries its service token.
+  await page.getByLabel("Bot type").selectOption({ label: "Outgoing webhook" });
+  await page.getByLabel("Name", { exact: true }).fill("Hook");
+  await page.getByLabel("Bot email").fill("hook");
+  await page.getByLabel("Endpoint URL").fill("https://hooks.example.com/zulip");
+  await page.getByRole("button", { name: "Create bot" }).click();
+  const hook = page.getByRole("listitem", { name: "Hook" });
+  await hook.waitFor();
+  await page.waitForLoadState("load");
+  const [hookFile] = await Promise.all([
+    page.waitForEvent("download"),
+    hook.getByRole("link", { name: "Download zuliprc of Hook" }).click(),
+  ]);
+  assert.match(
+    await readFile(await hookFile.path(), "utf8"),
+    /^\[api\]\nemail=hook-bot@127\.0\.0\.1\nkey=[A-Za-z0-9]{32}\nsite=.*\ntoken=[A-Za-z0-9]{32}\n$/,
+  );
+  assert.deepEqual(problems, []);
 });

@@ -176,3 +176,34 @@ test("desktop flow: the page carries an encrypted one-time token that opens a se
   server.clock.advance(16);
   assert.equal((await new InjectBrowser(server.app).get(`/accounts/login/subdomain/${lateToken}`)).statusCode, 400);
 });
+
+test("/json/fetch_api_key in an organization without password login returns the key without asking", async (t) => {
+  const server = await makeTestServer();
+  t.after(() => server.close());
+  await server.ctx.stores.realms.update(server.realm.id, { authMethods: { email: false } });
+  const browser = new InjectBrowser(server.app);
+  const _csrf = await browser.csrfFrom("/login/");
+  assert.equal((await browser.post("/accounts/login/dev/", { _csrf, username: "iago@zulip.com" })).statusCode, 302);
+  const page = await browser.get("/settings/account");
+  assert.match(page.body, /data-password-required="false"/);
+  const csrf = csrfTokenIn(page.body) as string;
+  const res = await browser.post("/json/fetch_api_key", {}, { "x-csrf-token": csrf });
+  assert.equal(res.statusCode, 200);
+  assert.equal(json(res).api_key, server.keys.get(server.iago.id));
+  assert.equal(server.hasher.work, 0);
+});
+
+test("a browser opening a /json URL without a session is sent to the login page; API clients get the 401", async (t) => {
+  const server = await makeTestServer();
+  t.after(() => server.close());
+  const get = (accept?: string) =>
+    server.app.inject({ method: "GET", url: "/json/bots", headers: { host: "testserver", ...(accept ? { accept } : {}) } });
+  const browserNav = await get("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8");
+  assert.equal(browserNav.statusCode, 302);
+  assert.equal(browserNav.headers.location, "/login/?next=%2Fjson%2Fbots");
+  for (const accept of [undefined, "*/*", "application/json", "application/json, text/html;q=0.5", "text/html;q=0.5, */*"]) {
+    const res = await get(accept);
+    assert.equal(res.statusCode, 401, String(accept));
+    assert.equal(json(res).code, "UNAUTHORIZED");
+  }
+});

@@ -1,6 +1,7 @@
 /** The login page, sessions, logout, CSRF and the security headers, through app.inject(). */
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { redactUrl } from "../../src/app.js";
 import { basic, json, makeTestServer, PASSWORD } from "../helper.js";
 import { InjectBrowser, pageError } from "./web-helper.js";
 
@@ -144,6 +145,9 @@ test("next= only redirects within the site", async (t) => {
     ["//evil.example/", "/settings/account"],
     ["https://evil.example/", "/settings/account"],
     ["/\\evil.example", "/settings/account"],
+    ["/\t/evil.example", "/settings/account"],
+    ["/%2F/ok", "/%2F/ok"],
+    ["/settings/bots?x=1", "/settings/bots?x=1"],
   ]) {
     const res = await new InjectBrowser(server.app).login("iago@zulip.com", PASSWORD, { next: next as string });
     assert.equal(res.headers.location, expected, next);
@@ -220,4 +224,41 @@ test("where the organization maps LDAP usernames, the field asks for an LDAP use
   // A plain username is not refused as a malformed email.
   const login = await new InjectBrowser(server.app).login("hamlet", "wrong");
   assert.equal(pageError(login.body), "Your username or password is incorrect");
+});
+
+test("the development login buttons log in, and say why when they cannot", async (t) => {
+  const server = await makeTestServer();
+  t.after(() => server.close());
+  const browser = new InjectBrowser(server.app);
+  const _csrf = await browser.csrfFrom("/login/");
+  const ok = await browser.post("/accounts/login/dev/", { _csrf, username: "hamlet@zulip.com" });
+  assert.equal(ok.statusCode, 302);
+  assert.ok(browser.cookies.has("sessionid"));
+  await server.ctx.stores.users.update(server.iago.id, { isActive: false });
+  const other = new InjectBrowser(server.app);
+  const csrf2 = await other.csrfFrom("/login/");
+  const refused = await other.post("/accounts/login/dev/", { _csrf: csrf2, username: "iago@zulip.com" });
+  assert.equal(refused.statusCode, 401);
+  assert.equal(pageError(refused.body), "Account is deactivated");
+  const missing = await other.post("/accounts/login/dev/", { _csrf: csrf2, username: "nobody@zulip.com" });
+  assert.equal(pageError(missing.body), "Your username or password is incorrect");
+});
+
+test("log lines never show a reset token or a desktop login token", () => {
+  assert.equal(redactUrl("/accounts/password/reset/confirm/?token=abc123"), "/accounts/password/reset/confirm/?token=[redacted]");
+  assert.equal(redactUrl("/accounts/login/subdomain/AbCdEf0123"), "/accounts/login/subdomain/[redacted]");
+  assert.equal(redactUrl("/login/?mobile_flow_otp=00ff"), "/login/?mobile_flow_otp=[redacted]");
+});
+
+test("only zxcvbn's browser builds are served from the packages", async (t) => {
+  const server = await makeTestServer();
+  t.after(() => server.close());
+  const get = (url: string) => server.app.inject({ method: "GET", url, headers: { host: "testserver" } });
+  const core = await get("/static/vendor/zxcvbn-core/zxcvbn-ts.min.js");
+  assert.equal(core.statusCode, 200);
+  assert.match(core.body, /zxcvbnts/);
+  assert.equal((await get("/static/vendor/zxcvbn-common/zxcvbn-ts.min.js")).statusCode, 200);
+  assert.equal((await get("/static/vendor/zxcvbn-core/index.js")).statusCode, 404);
+  assert.equal((await get("/static/vendor/zxcvbn-core/../package.json")).statusCode, 404);
+  assert.equal((await get("/static/app.css")).statusCode, 200);
 });
