@@ -80,7 +80,9 @@ class LdapSession implements DirectorySession {
       await this.client.bind(dn, password);
       return true;
     } catch (err) {
-      if (err instanceof InvalidCredentialsError) return false;
+      // Wrong password, or any other considered refusal of this bind (a locked or expired
+      // account under a password policy, say): the person cannot log in, the directory is fine.
+      if (err instanceof InvalidCredentialsError || err instanceof ResultCodeError) return false;
       throw err;
     }
   }

@@ -54,8 +54,6 @@ export interface LdapRules {
 
 /** What a successful bind told us about the person. */
 interface DirectoryLogin {
-  /** The throttle key of the directory entry, cleared when the login succeeds. */
-  entryKey: string;
   email: string;
   fullName: string | null;
   disabled: boolean;
@@ -89,6 +87,14 @@ export class LdapBackend implements ExternalPasswordBackend {
   async authenticate(ctx: Context, attempt: PasswordAttempt, flags: Set<AuthFlag>): Promise<User | null> {
     // Never bind with an empty password: it would be an unauthenticated bind, which succeeds.
     if (attempt.password === "") return null;
+    // The directory matches names loosely ("Alice", " alice" and "alice" are one entry), while the
+    // username throttle counts each spelling apart. The name as the directory compares it gets a
+    // budget of its own, so spellings cannot multiply the guesses at one password. It is counted
+    // before the directory is asked, for names with and without an entry alike, so that its 429
+    // tells nothing about who exists.
+    const nameKey = `authenticate_by_ldap_name:${attempt.username.trim().toLowerCase().replace(/\s+/g, " ")}`;
+    const rate = await ctx.authLimiter.hit(nameKey, ctx.authRateRules);
+    if (rate.limited) throw rateLimited(rate.secondsToFreedom);
     let login: DirectoryLogin | null;
     try {
       login = await this.directory.session((session) => this.checkInDirectory(ctx, session, attempt, flags));
@@ -100,7 +106,7 @@ export class LdapBackend implements ExternalPasswordBackend {
     }
     if (login === null) return null;
     const user = await this.accountFor(ctx, attempt.realm, login, flags);
-    if (user !== null) await ctx.authLimiter.clear(login.entryKey);
+    if (user !== null) await ctx.authLimiter.clear(nameKey);
     return user;
   }
 
@@ -164,20 +170,24 @@ export class LdapBackend implements ExternalPasswordBackend {
       return null;
     }
     if (this.rules.requireGroup !== null && !(await session.isMember(this.rules.requireGroup, person.dn))) return null;
-    // The directory matches names loosely ("Alice", " alice" and "alice" are one entry), while the
-    // username throttle counts each spelling apart; the entry gets a budget of its own so that
-    // spellings cannot multiply the guesses at one password.
-    const entryKey = `authenticate_by_ldap_entry:${person.dn.toLowerCase()}`;
-    const rate = await ctx.authLimiter.hit(entryKey, ctx.authRateRules);
-    if (rate.limited) throw rateLimited(rate.secondsToFreedom);
     if (!(await session.checkPassword(person.dn, attempt.password))) return null;
-    const marker = firstValue(person, this.rules.deactivatedAttr);
     return {
-      entryKey,
       email,
       fullName: firstValue(person, this.rules.fullNameAttr)?.trim().slice(0, MAX_FULL_NAME) || null,
-      disabled: marker !== null && this.rules.deactivatedValues.includes(marker.toLowerCase()),
+      disabled: this.isDisabled(person),
     };
+  }
+
+  /**
+   * Whether the directory marks the person disabled: Active Directory's `userAccountControl`
+   * by its ACCOUNTDISABLE bit (2), as Zulip reads it; any other attribute by its values.
+   */
+  private isDisabled(person: DirectoryPerson): boolean {
+    const attribute = this.rules.deactivatedAttr;
+    const marker = firstValue(person, attribute);
+    if (attribute === null || marker === null) return false;
+    if (attribute.toLowerCase() === "useraccountcontrol") return /^\d+$/.test(marker) && (Number(marker) & 2) !== 0;
+    return this.rules.deactivatedValues.includes(marker.toLowerCase());
   }
 
   /** Zulip's `get_or_build_user`, after the password bound. */

@@ -91,7 +91,7 @@ const keyLifecycle: Migration = {
       .addColumn("user_id", "integer", (c) => c.notNull().references("users.id").onDelete("cascade"))
       .addColumn("kind", "integer", (c) => c.notNull())
       .addColumn("token", "varchar(4096)", (c) => c.notNull())
-      .addColumn("ios_app_id", "text")
+      .addColumn("ios_app_id", "varchar(255)")
       .addColumn("date_created", "bigint", (c) => c.notNull())
       .addUniqueConstraint("push_device_tokens_user_kind_token", ["user_id", "kind", "token"])
       .execute();

@@ -24,6 +24,8 @@ export const PASSWORDS = {
   dave: "dave-Passw0rd",
   erin: "erin-Passw0rd",
   star: "star-Passw0rd",
+  frank: "frank-Passw0rd",
+  gina: "gina-Passw0rd",
 } as const;
 
 /** Login with an LDAP username or an email; emails come from the `mail` attribute. */

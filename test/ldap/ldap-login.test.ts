@@ -292,6 +292,11 @@ test("spellings the directory treats as one name share one throttle budget", asy
   assert.equal(limited.statusCode, 429);
   assert.equal((limited.json() as Record<string, unknown>).code, "RATE_LIMIT_HIT");
   assert.ok(limited.headers["retry-after"]);
+  // A name without an entry is refused at the same point, so the 429 tells nothing about who exists.
+  for (const username of ["zed", "Zed", "ZED", " zed", "zed "]) {
+    assert.equal((await attempt(username, "wrong")).statusCode, 401, username);
+  }
+  assert.equal((await attempt("zEd", "wrong")).statusCode, 429);
   // Other people are not affected, and the budget comes back with time.
   assert.equal((await attempt("bob", PASSWORDS.bob)).statusCode, 200);
   server.clock.advance(1800);
@@ -300,4 +305,23 @@ test("spellings the directory treats as one name share one throttle budget", asy
   for (const username of ["alice", "Alice", "ALICE", " alice"]) await attempt(username, "wrong");
   assert.equal((await attempt("alice ", PASSWORDS.alice)).statusCode, 200);
   assert.equal((await attempt("ALIce", "wrong")).statusCode, 401);
+});
+
+test("Active Directory's userAccountControl: the disabled bit keeps a person out and deactivates the account", async (t) => {
+  if (slapd === null) return;
+  const server = await makeLdapServer(emailAttrEnv(slapd, { LATCHKEY_LDAP_DEACTIVATED_ATTR: "userAccountControl" }));
+  t.after(() => server.close());
+  await server.setMethods({ autoCreate: true });
+  const frank = await server.login("frank", PASSWORDS.frank);
+  assert.equal(frank.status, 200);
+  const { user: gina } = await createAccount(server.ctx, {
+    realmId: server.realm.id,
+    email: "gina@example.com",
+    fullName: "Gina",
+    password: null,
+  });
+  assert.deepEqual((await server.login("gina", PASSWORDS.gina)).body, DEACTIVATED);
+  assert.equal((await server.ctx.stores.users.findById(gina.id))?.isActive, false);
+  // employeeType is no longer the marker here, so Dave's "disabled" means nothing.
+  assert.equal((await server.login("dave", PASSWORDS.dave)).status, 200);
 });

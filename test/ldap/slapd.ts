@@ -17,6 +17,7 @@ const MODULE_PATH = "/usr/lib/ldap";
 const SCHEMA_DIR = "/etc/ldap/schema";
 
 export const FIXTURE = join(dirname(fileURLToPath(import.meta.url)), "fixtures", "directory.ldif");
+const AD_SCHEMA = join(dirname(FIXTURE), "ad-account.schema");
 export const SUFFIX = "dc=example,dc=com";
 export const PEOPLE = `ou=people,${SUFFIX}`;
 export const SERVICE_DN = `cn=latchkey,ou=services,${SUFFIX}`;
@@ -82,6 +83,7 @@ function slapdConf(dir: string, tls: { ca: string; cert: string; key: string } |
 ${tlsLines}include ${SCHEMA_DIR}/core.schema
 include ${SCHEMA_DIR}/cosine.schema
 include ${SCHEMA_DIR}/inetorgperson.schema
+include ${AD_SCHEMA}
 modulepath ${MODULE_PATH}
 moduleload back_mdb
 pidfile ${join(dir, "slapd.pid")}

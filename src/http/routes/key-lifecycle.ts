@@ -22,6 +22,7 @@ export const apiKeySchema = successSchema({ api_key: { type: "string" } }, ["api
 const emptySuccess = successSchema({});
 
 const APP_ID_FORMAT = /^[.a-zA-Z0-9-]+$/;
+const MAX_APP_ID_LENGTH = 255;
 
 export function registerKeyLifecycle(app: FastifyInstance, ctx: Context, authenticate: Authenticate): void {
   registerEndpoint(app, "/api/v1/users/me/api_key/regenerate", {
@@ -59,6 +60,10 @@ export function registerKeyLifecycle(app: FastifyInstance, ctx: Context, authent
           if (kind === "apns") {
             appId = requireParam(request, "appid");
             if (!APP_ID_FORMAT.test(appId)) throw new ZulipError("appid has invalid format");
+            // The column holds 255 characters; real app ids are reverse-DNS names far shorter.
+            if (appId.length > MAX_APP_ID_LENGTH) {
+              throw new ZulipError(`appid is too long (limit: ${MAX_APP_ID_LENGTH} characters)`);
+            }
           }
           await addPushToken(ctx, user, kind, token, appId);
           return { result: "success", msg: "" };
