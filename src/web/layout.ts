@@ -30,7 +30,7 @@ export function renderPage(options: PageOptions): string {
     ? html`<div class="account">
         <span class="who" title="${user.email}">${user.fullName}</span>
         <form method="post" action="/accounts/logout/">
-          <input type="hidden" name="_csrf" value="${csrfToken ?? ""}">
+          ${csrfField(csrfToken ?? "")}
           <button type="submit" class="link-button">Log out</button>
         </form>
       </div>`
@@ -61,6 +61,11 @@ ${scripts.map((s) => html`<script type="module" src="/static/${s}"></script>`)}
 </body>
 </html>
 `.text;
+}
+
+/** The hidden CSRF field every state-changing form carries. */
+export function csrfField(token: string): SafeHtml {
+  return html`<input type="hidden" name="_csrf" value="${token}">`;
 }
 
 /** A short page with a heading and a message, for errors and confirmations. */

@@ -1,6 +1,6 @@
 /** The web app's screens, rendered on the server; behaviour lives in /static/*.js files. */
 import { html, type SafeHtml } from "./html.js";
-import { renderPage } from "./layout.js";
+import { csrfField, renderPage } from "./layout.js";
 
 export interface LoginFormOptions {
   realmName: string;
@@ -38,7 +38,7 @@ export function loginPage(o: LoginFormOptions): string {
   const flow = o.mobileFlowOtp ? "the Zulip mobile app" : o.desktopFlowOtp ? "the Zulip desktop app" : null;
   const passwordForm = o.passwordEnabled
     ? html`<form method="post" action="/login/" class="stack" novalidate>
-        <input type="hidden" name="_csrf" value="${o.csrfToken}">
+        ${csrfField(o.csrfToken)}
         ${flowFields(o)}
         <label for="id_username">${o.usernameLabel}</label>
         <input id="id_username" name="username" type="${o.usernameIsEmail ? "email" : "text"}" value="${o.username ?? ""}"
@@ -57,7 +57,7 @@ export function loginPage(o: LoginFormOptions): string {
           <ul class="dev-users">
             ${o.devUsers.map(
               (u) => html`<li><form method="post" action="/accounts/login/dev/">
-                <input type="hidden" name="_csrf" value="${o.csrfToken}">
+                ${csrfField(o.csrfToken)}
                 <input type="hidden" name="username" value="${u.email}">
                 ${flowFields(o)}
                 <button type="submit" class="secondary">${u.fullName}<span class="muted"> · ${u.email}${u.admin ? " (administrator)" : ""}</span></button>
@@ -157,7 +157,7 @@ export function passwordResetRequestPage(o: { realmName: string; csrfToken: stri
       <p class="muted">Enter your email address; we'll send you a link to choose a new password.</p>
       ${errorBox(o.error)}
       <form method="post" action="/accounts/password/reset/" class="stack" novalidate>
-        <input type="hidden" name="_csrf" value="${o.csrfToken}">
+        ${csrfField(o.csrfToken)}
         <label for="id_email">Email</label>
         <input id="id_email" name="email" type="email" autocomplete="email" required autofocus value="${o.email ?? ""}">
         <button type="submit" class="primary">Send reset link</button>
@@ -198,7 +198,7 @@ export function newPasswordPage(o: {
       <p class="muted">For ${o.email}.</p>
       ${errorBox(o.error)}
       <form method="post" action="/accounts/password/reset/confirm/" class="stack" novalidate>
-        <input type="hidden" name="_csrf" value="${o.csrfToken}">
+        ${csrfField(o.csrfToken)}
         <input type="hidden" name="token" value="${o.token}">
         <input type="text" name="username" value="${o.email}" autocomplete="username" hidden>
         <label for="id_new_password1">New password</label>

@@ -42,7 +42,7 @@ import { successSchema } from "../http/schemas.js";
 import { listOutbox } from "../mail/nodemailer-mailer.js";
 import { type BotEntry, botsSettingsPage } from "./bots-page.js";
 import { html } from "./html.js";
-import { messagePage } from "./layout.js";
+import { csrfField, messagePage } from "./layout.js";
 import {
   accountSettingsPage,
   desktopRedirectPage,
@@ -479,7 +479,7 @@ async function webPlugin(app: FastifyInstance, { ctx, config, restAuth }: WebOpt
       200,
       messagePage(
         "Log out",
-        html`<form method="post" action="/accounts/logout/"><input type="hidden" name="_csrf" value="${reply.generateCsrf()}"><button type="submit" class="primary">Log out</button></form>`,
+        html`<form method="post" action="/accounts/logout/">${csrfField(reply.generateCsrf())}<button type="submit" class="primary">Log out</button></form>`,
         realm.name,
       ),
     );
