@@ -214,7 +214,11 @@ async function webPlugin(app: FastifyInstance, { ctx, config, restAuth }: WebOpt
     }
     if (err instanceof ZulipError && !isJson(request) && err.status < 500) {
       // A page (the per-address limit on a form post, say): the message as a page, not JSON.
-      return sendHtml(reply.headers(err.headers), err.status, messagePage("Error", err.message));
+      const page =
+        err.code === "RATE_LIMIT_HIT"
+          ? messagePage("Too many requests", `Too many requests from your address. ${tryAgainIn(err)}`)
+          : messagePage("Error", err.message);
+      return sendHtml(reply.headers(err.headers), err.status, page);
     }
     if (err.code !== "FST_CSRF_MISSING_SECRET" && err.code !== "FST_CSRF_INVALID_TOKEN") throw err;
     const token = field(request, "_csrf") ?? request.headers["x-csrf-token"];

@@ -203,7 +203,7 @@ test("form posts count against the per-address limit, answered as a page", async
   const res = await browser.post("/login/", { _csrf, username: "iago@zulip.com", password: PASSWORD });
   assert.equal(res.statusCode, 429);
   assert.match(String(res.headers["content-type"]), /^text\/html/);
-  assert.match(res.body, /API usage exceeded rate limit/);
+  assert.match(res.body, /<h1>Too many requests<\/h1><p>Too many requests from your address\. Try again in \d+ seconds\.<\/p>/);
   assert.ok(res.headers["retry-after"]);
 });
 
