@@ -249,8 +249,11 @@ export function devEmailsPage(o: {
   });
 }
 
-/** Email text with its http(s) URLs made into links (the text itself stays escaped). */
+/**
+ * Email text with its http(s) URLs made into links (the text itself stays escaped). Punctuation
+ * that ends a sentence ("… on https://example.com.") is not part of the link.
+ */
 function linkify(text: string): SafeHtml {
-  const parts = text.split(/(https?:\/\/[^\s<>"]+)/g);
+  const parts = text.split(/(https?:\/\/[^\s<>"]*[^\s<>".,;:!?')\]])/g);
   return html`${parts.map((part, i) => (i % 2 === 1 ? html`<a href="${part}">${part}</a>` : part))}`;
 }

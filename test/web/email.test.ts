@@ -137,6 +137,8 @@ test("without SMTP, development emails land in the outbox folder and on /devtool
   assert.equal(page.statusCode, 200);
   assert.match(page.body, /Reset your password for Zulip Dev/);
   assert.match(page.body, /<a href="http:\/\/testserver\/accounts\/password\/reset\/confirm\/\?token=/);
+  // The organization's URL ends a sentence: the full stop stays out of the link.
+  assert.match(page.body, /on <a href="http:\/\/testserver">http:\/\/testserver<\/a>\.\n/);
 
   const production = await makeTestServer({ mode: "production", env: { LATCHKEY_EMAIL_OUTBOX: outbox } });
   t.after(() => production.close());
