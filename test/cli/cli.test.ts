@@ -180,8 +180,20 @@ test("latchkey serve on that database: the created users log in, and CLI changes
   assert.equal(me.status, 200);
   assert.equal(me.body.full_name, "Ophelia");
   assert.equal((await fetchApiKey("ophelia@elsinore.dk", "wrong-password")).body.code, "AUTHENTICATION_FAILED");
-  // Production mode: no dev endpoints.
-  assert.equal((await fetch(`${base}/api/v1/dev_list_users`)).status, 404);
+  // Production mode: no dev endpoints, and the answer is the JSON 404, not a page.
+  for (const [method, path] of [
+    ["GET", "/api/v1/dev_list_users"],
+    ["POST", "/api/v1/dev_fetch_api_key"],
+  ] as const) {
+    const res = await fetch(`${base}${path}`, {
+      method,
+      ...(method === "POST" ? { body: new URLSearchParams({ username: "claudius@elsinore.dk" }) } : {}),
+    });
+    assert.equal(res.status, 404, path);
+    assert.match(res.headers.get("content-type") ?? "", /^application\/json/);
+    assert.deepEqual(await res.json(), { result: "error", msg: "Not Found", code: "BAD_REQUEST" });
+    assert.equal(res.headers.get("set-cookie"), null);
+  }
 
   // Deactivating an account: no login, and its cached key stops working.
   assert.match(await ok(["user", "deactivate", "ophelia@elsinore.dk"]), /^ophelia@elsinore\.dk is now deactivated\.\n$/);
