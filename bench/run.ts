@@ -2,6 +2,11 @@
  * `npm run bench`: throughput and latency as ratios against baselines measured in the same run,
  * because absolute numbers drift on shared machines.
  *
+ * Each ratio is the median over rounds of the two sides measured back to back (the order
+ * alternating), which cancels most of the drift of a shared machine. p99 latencies come from one
+ * more client timing its own requests at sub-millisecond resolution while autocannon loads the
+ * server; server CPU time per request is printed beside the throughput rows.
+ *
  * Rows:
  *  - fetch_api_key logins/s ÷ raw Argon2id verifications/s (same parameters, same concurrency); target ≥ 0.9
  *  - GET /api/v1/users/me with Basic auth ÷ a bare Fastify route with a body of the same size; target ≥ 0.8
@@ -10,6 +15,8 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
+import { readFileSync } from "node:fs";
+import { Agent, request as httpRequest } from "node:http";
 import { createInterface } from "node:readline";
 import { type Algorithm, hash, verify } from "@node-rs/argon2";
 import autocannon from "autocannon";
@@ -18,7 +25,7 @@ import { ZULIP_ARGON2 } from "../src/config.js";
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = 10;
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const HASH_CONCURRENCY = 2;
 // Key-use load is spread over this many accounts, so that no account goes over Zulip's default
 // 200 requests a minute (9,000 accounts allow 30,000 requests a second) and the key cache
@@ -94,13 +101,78 @@ async function warmUp(s: Started): Promise<void> {
 
 interface Load {
   rps: number;
+  /** p99 latency in ms, as one more client sees it while the load runs (see `probeLatencies`). */
   p99: number;
   non2xx: number;
+  /** Server CPU time (user + system) per answered request, in µs; 0 when not measured. */
+  cpuUs: number;
 }
 
-async function load(opts: autocannon.Options): Promise<Load> {
+const CLOCK_TICKS = 100;
+
+/** CPU seconds a process has used so far (user + system), from /proc. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+/**
+ * Latencies (ms) of one extra keep-alive client sending `requests` in turn until `done()`.
+ * autocannon keeps latencies in whole milliseconds, too coarse for answers that take a fraction
+ * of one, so p99 comes from this client, which waits in line with autocannon's connections.
+ */
+async function probeLatencies(url: string, requests: autocannon.Request[], done: () => boolean): Promise<number[]> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const target = new URL(url);
+  const out: number[] = [];
+  for (let i = 0; !done(); i++) {
+    const r = requests[i % requests.length] as { method?: string; path?: string; headers?: Record<string, string> };
+    const started = process.hrtime.bigint();
+    await new Promise<void>((resolve, reject) => {
+      const req = httpRequest(
+        { agent, host: target.hostname, port: target.port, method: r.method ?? "GET", path: r.path, headers: r.headers },
+        (res) => {
+          res.resume();
+          res.on("end", resolve);
+        },
+      );
+      req.on("error", reject);
+      req.end();
+    });
+    out.push(Number(process.hrtime.bigint() - started) / 1e6);
+  }
+  agent.destroy();
+  return out;
+}
+
+function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(s.length * p))] ?? 0;
+}
+
+/**
+ * Loads a server with autocannon. With `server`, also measures its CPU time per request and,
+ * for request lists, the p99 seen by one more client.
+ */
+async function load(opts: autocannon.Options, server: Started | null = null): Promise<Load> {
+  const pid = server?.child.pid;
+  const cpuBefore = pid === undefined ? 0 : cpuSeconds(pid);
+  let finished = false;
+  const probe =
+    server !== null && opts.requests !== undefined
+      ? probeLatencies(String(opts.url), opts.requests, () => finished)
+      : Promise.resolve([]);
   const result = await autocannon({ connections: CONNECTIONS, duration: DURATION, ...opts });
-  return { rps: result.requests.average, p99: result.latency.p99, non2xx: result.non2xx + result.errors };
+  finished = true;
+  const latencies = await probe;
+  const cpuUs =
+    pid === undefined ? 0 : ((cpuSeconds(pid) - cpuBefore) * 1e6) / Math.max(1, result.requests.total + latencies.length);
+  return {
+    rps: result.requests.average,
+    p99: latencies.length > 0 ? percentile(latencies, 0.99) : result.latency.p99,
+    non2xx: result.non2xx + result.errors,
+    cpuUs,
+  };
 }
 
 function median(xs: number[]): number {
@@ -117,7 +189,8 @@ async function benchLogins(): Promise<void> {
   const limit = pLimit(HASH_CONCURRENCY);
   const rawRates: number[] = [];
   const loginRates: number[] = [];
-  const server = await startServer(["latchkey"]);
+  // The server hashes with the same concurrency as the baseline.
+  const server = await startServer(["latchkey", "--env", `LATCHKEY_HASH_CONCURRENCY=${HASH_CONCURRENCY}`]);
   const { port, email, password } = server.info as { port: number; email: string; password: string };
   const body = new URLSearchParams({ username: email, password }).toString();
   for (let round = 0; round < ROUNDS; round++) {
@@ -168,28 +241,49 @@ async function benchUsersMe(): Promise<void> {
   await warmUp(server);
   // The bare route gets the very same requests, so the load generator does the same work.
   const bareLoad = { ...ourLoad, url: `http://127.0.0.1:${bare.info.port}` };
-  const ours: Load[] = [];
-  const theirs: Load[] = [];
-  for (let round = 0; round < ROUNDS; round++) {
-    // Alternate the two so drift on a shared machine hits both alike.
-    theirs.push(await load(bareLoad));
-    ours.push(await load(ourLoad));
-  }
+  const { a: ours, b: theirs } = await paired(
+    () => load(ourLoad, server),
+    () => load(bareLoad, bare),
+  );
   if (ours.some((r) => r.non2xx > 0)) throw new Error("users/me answered non-2xx responses under load");
   const rss = await stopServer(server);
   await stopServer(bare);
-  const oursRps = median(ours.map((r) => r.rps));
-  const bareRps = median(theirs.map((r) => r.rps));
   rows.push({
     name: `GET /users/me (Basic auth) req/s vs bare Fastify route, ${bodyBytes}-byte body`,
-    value: oursRps.toFixed(0),
-    baseline: bareRps.toFixed(0),
-    ratio: oursRps / bareRps,
+    value: median(ours.map((r) => r.rps)).toFixed(0),
+    baseline: median(theirs.map((r) => r.rps)).toFixed(0),
+    ratio: pairedRatio(ours, theirs, (r) => r.rps),
     target: "≥ 0.80",
   });
   console.log(
-    `  users/me p99 ${median(ours.map((r) => r.p99)).toFixed(1)} ms (bare ${median(theirs.map((r) => r.p99)).toFixed(1)} ms); server RSS ${(rss / 1024).toFixed(1)} MiB`,
+    `  users/me p99 ${median(ours.map((r) => r.p99)).toFixed(2)} ms (bare ${median(theirs.map((r) => r.p99)).toFixed(2)} ms); ` +
+      `server CPU per request ${median(ours.map((r) => r.cpuUs)).toFixed(1)} µs (bare ${median(theirs.map((r) => r.cpuUs)).toFixed(1)} µs, ` +
+      `ratio ${pairedRatio(theirs, ours, (r) => r.cpuUs).toFixed(3)}); server RSS ${(rss / 1024).toFixed(1)} MiB`,
   );
+}
+
+/**
+ * Runs `a` and `b` for ROUNDS rounds, alternating which goes first, so that whatever drifts
+ * during a run (other load on a shared machine) does not always fall on the same side.
+ */
+async function paired(a: () => Promise<Load>, b: () => Promise<Load>): Promise<{ a: Load[]; b: Load[] }> {
+  const as: Load[] = [];
+  const bs: Load[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    if (round % 2 === 0) {
+      bs.push(await b());
+      as.push(await a());
+    } else {
+      as.push(await a());
+      bs.push(await b());
+    }
+  }
+  return { a: as, b: bs };
+}
+
+/** The median over rounds of a[i] / b[i]: each round's pair ran back to back, under the same conditions. */
+function pairedRatio(a: Load[], b: Load[], of: (l: Load) => number): number {
+  return median(a.map((x, i) => of(x) / of(b[i] as Load)));
 }
 
 /** users/me against a server started with `env`, alternating rounds with a second server. */
@@ -199,30 +293,24 @@ async function benchTracking(): Promise<void> {
   const off = await startServer(["latchkey", ...users, "--env", "LATCHKEY_TRACK_KEY_USE=false"]);
   await warmUp(on);
   await warmUp(off);
-  const withTracking: number[] = [];
-  const without: number[] = [];
-  for (let round = 0; round < ROUNDS; round++) {
-    // The order alternates, so that whatever drifts during a round (other load on the machine)
-    // does not always fall on the same server.
-    const first = round % 2 === 0 ? off : on;
-    const firstResult = await load(keyUse(first));
-    const secondResult = await load(keyUse(first === off ? on : off));
-    const [a, b] = first === off ? [firstResult, secondResult] : [secondResult, firstResult];
-    if (a.non2xx + b.non2xx > 0) throw new Error("users/me answered non-2xx responses under load");
-    without.push(a.rps);
-    withTracking.push(b.rps);
-  }
+  const { a: withTracking, b: without } = await paired(
+    () => load(keyUse(on), on),
+    () => load(keyUse(off), off),
+  );
+  if ([...withTracking, ...without].some((r) => r.non2xx > 0)) throw new Error("users/me answered non-2xx responses under load");
   await stopServer(on);
   await stopServer(off);
-  const a = median(withTracking);
-  const b = median(without);
   rows.push({
     name: "GET /users/me req/s, last-use tracking on vs off",
-    value: a.toFixed(0),
-    baseline: b.toFixed(0),
-    ratio: a / b,
+    value: median(withTracking.map((r) => r.rps)).toFixed(0),
+    baseline: median(without.map((r) => r.rps)).toFixed(0),
+    ratio: pairedRatio(withTracking, without, (r) => r.rps),
     target: "≥ 0.95",
   });
+  console.log(
+    `  tracking: server CPU per request ${median(withTracking.map((r) => r.cpuUs)).toFixed(1)} µs on, ` +
+      `${median(without.map((r) => r.cpuUs)).toFixed(1)} µs off (ratio ${pairedRatio(without, withTracking, (r) => r.cpuUs).toFixed(3)})`,
+  );
 }
 
 /** users/me throughput and p99 while fetch_api_key is flooded with logins, against quiet. */
@@ -234,7 +322,7 @@ async function benchStorm(): Promise<void> {
   const quiet: Load[] = [];
   const stormy: Load[] = [];
   for (let round = 0; round < ROUNDS; round++) {
-    quiet.push(await load(keyLoad));
+    quiet.push(await load(keyLoad, server));
     const storm = autocannon({
       url: `http://127.0.0.1:${port}/api/v1/fetch_api_key`,
       method: "POST",
@@ -245,7 +333,7 @@ async function benchStorm(): Promise<void> {
     });
     // Let the storm fill the hash queue before measuring.
     await new Promise((resolve) => setTimeout(resolve, 1000));
-    stormy.push(await load(keyLoad));
+    stormy.push(await load(keyLoad, server));
     await storm;
   }
   if ([...quiet, ...stormy].some((r) => r.non2xx > 0)) throw new Error("users/me answered non-2xx responses under load");
@@ -258,14 +346,14 @@ async function benchStorm(): Promise<void> {
     name: "GET /users/me req/s during a login storm vs quiet",
     value: s.toFixed(0),
     baseline: q.toFixed(0),
-    ratio: s / q,
+    ratio: pairedRatio(stormy, quiet, (r) => r.rps),
     target: "≥ 0.50",
   });
   rows.push({
     name: "GET /users/me p99 ms during a login storm vs quiet",
-    value: sp99.toFixed(1),
-    baseline: qp99.toFixed(1),
-    ratio: sp99 / Math.max(qp99, 0.001),
+    value: sp99.toFixed(2),
+    baseline: qp99.toFixed(2),
+    ratio: pairedRatio(stormy, quiet, (r) => r.p99),
     target: "≤ 3.00",
   });
   console.log(`  server RSS after the storm: ${(rss / 1024).toFixed(1)} MiB`);
