@@ -108,9 +108,10 @@ export function accountSettingsPage(o: AccountPageOptions): string {
         <button type="button" id="manage-api-key" class="secondary" aria-expanded="false" aria-controls="api-key-panel">Manage your API key</button>
         <div id="api-key-panel" class="panel" hidden>
           ${errorBox(undefined, "api-key-error")}
-          <form id="api-key-form" class="stack" ${o.passwordRequired ? "" : "hidden"}>
+          <form id="api-key-form" class="stack" novalidate ${o.passwordRequired ? "" : "hidden"}>
             <label for="api-key-password">Your password</label>
-            <input id="api-key-password" name="password" type="password" autocomplete="current-password" ${o.passwordRequired ? "required" : ""}>
+            <input id="api-key-password" name="password" type="password" autocomplete="current-password"
+              aria-describedby="api-key-error" ${o.passwordRequired ? "required" : ""}>
             <button type="submit" class="primary" id="get-api-key">Get API key</button>
             <p class="muted">If you don't know your password, you can <a href="/accounts/password/reset/?email=${encodeURIComponent(o.user.email)}" id="reset-password-link">reset it</a>.</p>
           </form>

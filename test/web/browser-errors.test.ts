@@ -46,6 +46,8 @@ test("the API key page explains a wrong password, an ended session, a stale page
   await page.getByRole("button", { name: "Manage your API key" }).click();
 
   assert.equal(await askForKey(page, "wrong"), "Password is incorrect.");
+  // Nothing typed: the page asks for the password instead of leaving the last error up.
+  assert.equal(await askForKey(page, ""), "Enter your password.");
 
   // The page was left open too long: its CSRF token no longer matches the cookie.
   await page.evaluate("document.querySelector('meta[name=csrf-token]').setAttribute('content', 'stale')");
