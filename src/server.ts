@@ -5,7 +5,7 @@
 import type { FastifyInstance } from "fastify";
 import type { Redis } from "ioredis";
 import { buildApp, loggerOptions } from "./app.js";
-import type { Config } from "./config.js";
+import { type Config, ConfigError } from "./config.js";
 import { createContext } from "./context.js";
 import type { Context } from "./domain/context.js";
 import { realmUrl } from "./domain/realm-host.js";
@@ -62,7 +62,14 @@ export async function startServer(config: Config, out: (line: string) => void = 
     app.server.requestTimeout = 30_000;
     app.server.headersTimeout = 15_000;
     app.server.keepAliveTimeout = 65_000;
-    await app.listen({ port: config.port, host: config.host });
+    await app.listen({ port: config.port, host: config.host }).catch((err: NodeJS.ErrnoException) => {
+      // The usual first-run stumble (another server on the port): a sentence, not a stack trace.
+      if (err.code === "EADDRINUSE" || err.code === "EACCES") {
+        const why = err.code === "EADDRINUSE" ? "is already in use" : "needs privileges this process lacks";
+        throw new ConfigError("PORT", `${config.host}:${config.port} ${why}; set PORT (or HOST) to listen elsewhere`);
+      }
+      throw err;
+    });
   } catch (err) {
     await sync?.close();
     if (redis !== null) await closeRedis(redis);
