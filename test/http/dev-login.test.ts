@@ -196,6 +196,25 @@ test("dev_fetch_api_key also logs the caller in to the web app, as Zulip's do_lo
   assert.equal(gone.statusCode, 302);
   assert.equal(gone.headers.location, "/login/?next=%2Fsettings%2Faccount");
 
+  // Whatever the Cookie header holds, the login works and a fresh session is set.
+  for (const junk of [
+    "sessionid=%E0%A4%A",
+    "sessionid=",
+    "=;;;=",
+    `sessionid=${"a".repeat(300)}`,
+    'sessionid="x"; sessionid=y',
+  ]) {
+    const { payload: p, headers: h } = form({ username: "hamlet@zulip.com" });
+    const again = await server.app.inject({
+      method: "POST",
+      url: "/api/v1/dev_fetch_api_key",
+      payload: p,
+      headers: { ...h, host: "testserver", cookie: junk },
+    });
+    assert.equal(again.statusCode, 200, junk);
+    assert.match(String(again.headers["set-cookie"]), /^sessionid=[A-Za-z0-9_-]{43};/, junk);
+  }
+
   // A failed dev login sets no cookie.
   const failed = await devLogin(server, { username: "nobody@zulip.com" });
   assert.equal(failed.statusCode, 401);
