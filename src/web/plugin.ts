@@ -237,7 +237,11 @@ async function webPlugin(app: FastifyInstance, { ctx, config, restAuth }: WebOpt
       403,
       messagePage(
         "Forbidden",
-        `The form could not be checked (${reason}) Reload the page and try again; cookies must be enabled.`,
+        // With LATCHKEY_EXTERNAL_SCHEME=https the cookies are Secure: a browser on plain HTTP
+        // never sends them back, which would otherwise look like cookies being off.
+        `The form could not be checked (${reason}) Reload the page and try again; cookies must be enabled${
+          secure ? ", and this server must be opened over https://" : ""
+        }.`,
       ),
     );
   });

@@ -102,6 +102,7 @@ test("a login form without a valid CSRF token is refused and logs nobody in", as
   });
   assert.equal(noCookie.statusCode, 403);
   assert.match(noCookie.body, /CSRF cookie not set/);
+  assert.match(noCookie.body, /cookies must be enabled\.<\/p>/, "no HTTPS hint on a plain-HTTP server");
   assert.equal(browser.cookies.has("sessionid"), false);
   assert.equal(server.hasher.work, 0, "no password was checked");
 });
@@ -261,4 +262,16 @@ test("only zxcvbn's browser builds are served from the packages", async (t) => {
   assert.equal((await get("/static/vendor/zxcvbn-core/index.js")).statusCode, 404);
   assert.equal((await get("/static/vendor/zxcvbn-core/../package.json")).statusCode, 404);
   assert.equal((await get("/static/app.css")).statusCode, 200);
+});
+
+test("a server set up for HTTPS explains a missing form cookie with the https:// hint", async (t) => {
+  // Secure cookies never come back from a browser on plain HTTP; the page must not blame cookies alone.
+  const server = await makeTestServer({ mode: "production", env: { LATCHKEY_EXTERNAL_SCHEME: "https" } });
+  t.after(() => server.close());
+  const res = await new InjectBrowser(server.app).post("/login/", { _csrf: "x", username: "iago@zulip.com", password: PASSWORD });
+  assert.equal(res.statusCode, 403);
+  assert.match(
+    res.body,
+    /CSRF cookie not set\.\) Reload the page and try again; cookies must be enabled, and this server must be opened over https:\/\/\./,
+  );
 });
