@@ -64,6 +64,23 @@ export const ENDPOINTS: EndpointUnderTest[] = [
   { path: "/json/bots/2/api_key/regenerate", methods: ["POST"], params: [] },
   { path: "/json/users/2/reactivate", methods: ["POST"], params: [] },
   { path: "/json/users/me", methods: [], params: [], unknown: true },
+  // The web app's pages and forms: HTML answers, so only "never a 5xx" and "no database change" apply.
+  {
+    path: "/login/",
+    methods: ["GET", "HEAD", "POST"],
+    params: ["username", "password", "next", "mobile_flow_otp", "desktop_flow_otp", "_csrf"],
+  },
+  { path: "/accounts/login/dev/", methods: ["POST"], params: ["username", "next", "mobile_flow_otp", "_csrf"] },
+  { path: "/accounts/logout/", methods: ["GET", "HEAD", "POST"], params: ["_csrf"] },
+  { path: "/accounts/login/subdomain/0123456789abcdef0123456789abcdef", methods: ["GET", "HEAD"], params: [] },
+  { path: "/accounts/password/reset/", methods: ["GET", "HEAD", "POST"], params: ["email", "_csrf"] },
+  {
+    path: "/accounts/password/reset/confirm/",
+    methods: ["GET", "HEAD", "POST"],
+    params: ["token", "new_password1", "new_password2", "_csrf"],
+  },
+  { path: "/settings/account", methods: ["GET", "HEAD"], params: [] },
+  { path: "/settings/bots", methods: ["GET", "HEAD"], params: [] },
   { path: "/not-api/at-all", methods: [], params: [], unknown: true },
 ];
 
