@@ -218,9 +218,13 @@ export async function reactivateUser(ctx: Context, requester: User, userId: numb
   requireRealmAdmin(requester);
   const target = userId > 0 && userId <= MAX_ID ? await ctx.stores.users.findById(userId) : null;
   if (target === null || target.realmId !== requester.realmId) throw new ZulipError("No such user");
-  if (target.isActive) return;
+  // Zulip's `check_bot_name_available(..., is_activation=True)`: any active account with the
+  // bot's name blocks it, the bot itself included when it is already active.
   if (target.isBot && (await ctx.stores.users.activeFullNameExists(target.realmId, target.fullName))) {
-    throw new ZulipError("Name is already in use!");
+    throw new ZulipError(
+      `There is already an active bot named "${target.fullName}" in this organization. To reactivate this bot, you must rename or deactivate the other one first.`,
+    );
   }
+  if (target.isActive) return;
   await changeActivation(ctx, target, true, requester, source);
 }

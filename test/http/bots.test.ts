@@ -353,3 +353,32 @@ test("deactivating and reactivating bots; deactivating a person deactivates thei
   await setAccountActive(w.server.ctx, w.server.hamlet.id, true);
   assert.equal((await meBot()).statusCode, 401);
 });
+
+test("reactivating a bot whose name an active account now has is refused with Zulip's message", async (t) => {
+  const w = await world();
+  t.after(() => w.server.close());
+  const first = await createBot(w, w.hamlet, { full_name: "Twin Bot", short_name: "twin" });
+  assert.deepEqual(json(await call(w.server, "DELETE", `/api/v1/bots/${first.id}`, w.hamlet)), { result: "success", msg: "" });
+  // With the first one deactivated, the name is free for a new bot.
+  const second = await createBot(w, w.hamlet, { full_name: "Twin Bot", short_name: "twin2" });
+  const clash =
+    'There is already an active bot named "Twin Bot" in this organization. To reactivate this bot, you must rename or deactivate the other one first.';
+  expectError(await call(w.server, "POST", `/api/v1/users/${first.id}/reactivate`, w.iago), clash);
+  const firstKey = basic("twin-bot@testserver", first.key);
+  assert.equal(
+    (await w.server.app.inject({ method: "GET", url: "/api/v1/users/me", headers: { authorization: firstKey } })).statusCode,
+    401,
+  );
+  // An active bot counts as holding its own name, as on Zulip.
+  expectError(await call(w.server, "POST", `/api/v1/users/${second.id}/reactivate`, w.iago), clash);
+  // Once the other one is deactivated, the first comes back.
+  await call(w.server, "DELETE", `/api/v1/bots/${second.id}`, w.hamlet);
+  assert.deepEqual(json(await call(w.server, "POST", `/api/v1/users/${first.id}/reactivate`, w.iago)), {
+    result: "success",
+    msg: "",
+  });
+  assert.equal(
+    (await w.server.app.inject({ method: "GET", url: "/api/v1/users/me", headers: { authorization: firstKey } })).statusCode,
+    200,
+  );
+});
