@@ -90,6 +90,8 @@ export async function createBot(
   owner: User,
   spec: NewBot,
   source: ChangeSource,
+  /** Checks that run after Zulip's name and type checks (the default channels). */
+  lateChecks: () => void = () => {},
 ): Promise<CreatedBot> {
   requireMemberOrAdmin(owner);
   const shortName = pythonStrip(spec.shortName);
@@ -109,6 +111,7 @@ export async function createBot(
   const allowed: number[] = [BOT_TYPE.generic, BOT_TYPE.incomingWebhook, BOT_TYPE.outgoingWebhook];
   if (!allowed.includes(spec.botType)) throw new ZulipError("Invalid bot type");
   if (!(Object.values(INTERFACE_TYPE) as number[]).includes(spec.interfaceType)) throw new ZulipError("Invalid interface type");
+  lateChecks();
 
   const apiKey = generateApiKey();
   try {

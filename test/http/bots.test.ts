@@ -166,6 +166,13 @@ async function creationErrors(w: World): Promise<void> {
   expectError(await post({ ...ok, default_all_public_streams: "1" }), "default_all_public_streams is not a boolean");
   expectError(await post({ ...ok, default_sending_stream: "general" }), "Invalid channel name 'general'");
   expectError(await post(ok, w.guest), "Not allowed for guest users");
+  // With several faults, the one Zulip's view meets first is reported.
+  expectError(await post({ ...ok, short_name: "", default_sending_stream: "general" }), "Bad name or username");
+  expectError(await post({ ...ok, full_name: "Existing Bot", default_events_register_stream: "x" }), "Name is already in use!");
+  expectError(await post({ ...ok, bot_type: "9", default_sending_stream: "general" }), "Invalid bot type");
+  expectError(await post({ ...ok, payload_url: '"not a url"', config_data: "[]" }), "payload_url is not a URL");
+  expectError(await post({ ...ok, payload_url: '"not a url"', short_name: "" }), "payload_url is not a URL");
+  expectError(await post({ ...ok, config_data: "[]", short_name: "" }), "config_data is not a dict");
   const bot = await createBot(w, w.hamlet, { full_name: "Maker Bot", short_name: "maker" });
   expectError(await post(ok, basic("maker-bot@testserver", bot.key)), "This endpoint does not accept bot requests.");
   // Only the one bot created on purpose above was added.

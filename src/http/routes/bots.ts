@@ -86,8 +86,7 @@ function idParam(request: FastifyRequest, name: string): number {
 }
 
 /** Latchkey has no channels: any channel named is one that does not exist. */
-function refuseChannel(request: FastifyRequest, name: string): void {
-  const channel = readParam(request, name);
+function refuseChannel(channel: string | undefined): void {
   if (channel !== undefined && channel !== "") throw new ZulipError(`Invalid channel name '${channel}'`);
 }
 
@@ -127,19 +126,23 @@ export function registerBotRoutes(app: FastifyInstance, { ctx, config, prefix, a
         const shortName = requireParam(request, "short_name");
         const botType = readJsonInt(request, "bot_type", BOT_TYPE.generic);
         const payloadUrl = readJsonString(request, "payload_url", "");
+        // Zulip validates the URL as it parses the parameter.
+        if (payloadUrl !== "" && !URL.canParse(payloadUrl)) throw new ZulipError("payload_url is not a URL");
         readParam(request, "service_name");
         readJsonStringDict(request, "config_data");
         const interfaceType = readJsonInt(request, "interface_type", INTERFACE_TYPE.generic);
-        refuseChannel(request, "default_sending_stream");
-        refuseChannel(request, "default_events_register_stream");
+        const channels = [readParam(request, "default_sending_stream"), readParam(request, "default_events_register_stream")];
         const defaultAllPublicStreams = readJsonBool(request, "default_all_public_streams") ?? false;
-        if (payloadUrl !== "" && !URL.canParse(payloadUrl)) throw new ZulipError("payload_url is not a URL");
         const { bot, apiKey } = await createBot(
           ctx,
           config,
           owner,
           { fullName, shortName, botType, payloadUrl, interfaceType, defaultAllPublicStreams },
           changeSource(request),
+          // Channels are looked up after the name and type checks, as in Zulip's view.
+          () => {
+            for (const channel of channels) refuseChannel(channel);
+          },
         );
         return {
           result: "success",
