@@ -11,6 +11,7 @@ import { limitPasswordResetEmail } from "../../src/domain/password-reset-throttl
 import { ZulipError } from "../../src/errors.js";
 import { addressRateKey } from "../../src/http/client-address.js";
 import { basic, form, json, makeTestServer, PASSWORD, type TestServer, testConfig } from "../helper.js";
+import { InjectBrowser } from "../web/web-helper.js";
 
 function usersMe(server: TestServer, user = server.iago, headers: Record<string, string> = {}) {
   return server.app.inject({
@@ -241,4 +242,44 @@ test("a successful login is counted against the address but clears the username 
   });
   assert.equal(next.statusCode, 401);
   assert.equal(next.headers["x-ratelimit-remaining"], "4");
+});
+
+test("the web login form carries the X-RateLimit-* headers of the limits it applied, 429 included", async (t) => {
+  const server = await makeTestServer();
+  t.after(() => server.close());
+  const browser = new InjectBrowser(server.app);
+  const _csrf = await browser.csrfFrom("/login/");
+  const remaining: string[] = [];
+  for (let i = 0; i < 5; i++) {
+    const res = await browser.post("/login/", { _csrf, username: "hamlet@zulip.com", password: "wrong" });
+    assert.equal(res.statusCode, 401);
+    // The username throttle (5 per 30 minutes) is the tighter of the two limits applied.
+    assert.equal(res.headers["x-ratelimit-limit"], "5");
+    remaining.push(res.headers["x-ratelimit-remaining"] as string);
+    assert.match(String(res.headers["x-ratelimit-reset"]), /^\d+$/);
+  }
+  assert.deepEqual(remaining, ["4", "3", "2", "1", "0"]);
+  const limited = await browser.post("/login/", { _csrf, username: "hamlet@zulip.com", password: PASSWORD });
+  assert.equal(limited.statusCode, 429);
+  assert.ok(limited.headers["retry-after"]);
+  assert.equal(limited.headers["x-ratelimit-limit"], "5");
+  assert.equal(limited.headers["x-ratelimit-remaining"], "0");
+  // Over the per-address limit, the page says so with the same headers.
+  const crowded = await makeTestServer({ env: { LATCHKEY_RATE_LIMIT_IP: "60:2" } });
+  t.after(() => crowded.close());
+  const other = new InjectBrowser(crowded.app);
+  const token = await other.csrfFrom("/accounts/password/reset/");
+  for (let i = 0; i < 2; i++) await other.post("/accounts/password/reset/", { _csrf: token, email: `u${i}@zulip.com` });
+  const refused = await other.post("/accounts/password/reset/", { _csrf: token, email: "hamlet@zulip.com" });
+  assert.equal(refused.statusCode, 429);
+  assert.equal(refused.headers["x-ratelimit-limit"], "2");
+  assert.equal(refused.headers["x-ratelimit-remaining"], "0");
+  // The API keeps its own headers, written once.
+  const api = await server.app.inject({
+    method: "POST",
+    url: "/api/v1/fetch_api_key",
+    ...form({ username: "iago@zulip.com", password: PASSWORD }),
+  });
+  assert.equal(api.statusCode, 200);
+  assert.equal(api.headers["x-ratelimit-limit"], "5");
 });

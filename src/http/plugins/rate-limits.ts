@@ -72,10 +72,18 @@ export function registerRateLimits(app: FastifyInstance, ctx: Context): void {
   const limitByAddress = async (request: FastifyRequest): Promise<void> => {
     await applyLimit(request, ctx.limits.ip, `api_by_ip:${addressRateKey(request.ip)}`);
   };
+  // Pages (the web forms) are not sent through the JSON endpoint wrapper, which writes the
+  // headers for the API; on these routes they are written as the answer leaves.
+  const headersOnSend = async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
+    if (!reply.hasHeader("x-ratelimit-limit")) writeRateLimitHeaders(request, reply);
+    return payload;
+  };
   // Only the opted-in routes pay for the check; the users/me hot path never sees it.
   app.addHook("onRoute", (route) => {
     if (route.config?.limitByAddress !== true) return;
     const existing = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
     route.onRequest = [limitByAddress, ...existing];
+    const sending = route.onSend === undefined ? [] : Array.isArray(route.onSend) ? route.onSend : [route.onSend];
+    route.onSend = [...sending, headersOnSend];
   });
 }
