@@ -17,6 +17,7 @@ import {
 } from "../../src/domain/directory.js";
 import { BOT_TYPE, ROLE, type User } from "../../src/domain/model.js";
 import { FAST_ARGON2, form, makeTestServer, PASSWORD, type TestServer } from "../helper.js";
+import { InjectBrowser, pageError } from "../web/web-helper.js";
 
 interface Outcome {
   status: number;
@@ -215,4 +216,57 @@ test("a throttled attempt costs no hashing, whoever it names", async (t) => {
   assert.equal(known.status, 429);
   assert.equal(known.work, 0);
   assert.deepEqual(unknown, known);
+});
+
+/** One web login form post; the page's status, error text and rate headers, and the work it cost. */
+async function webAttempt(server: TestServer, username: string, password: string) {
+  const browser = new InjectBrowser(server.app);
+  const _csrf = await browser.csrfFrom("/login/");
+  const before = server.hasher.work;
+  const res = await browser.post("/login/", { _csrf, username, password });
+  return {
+    status: res.statusCode,
+    error: pageError(res.body),
+    limit: res.headers["x-ratelimit-limit"],
+    remaining: res.headers["x-ratelimit-remaining"],
+    session: browser.cookies.has("sessionid"),
+    work: server.hasher.work - before,
+  };
+}
+
+test("the web login form: unknown, passwordless, unusable, bot and other-organization accounts read as a wrong password, at one verification each", async (t) => {
+  const server = await makeTestServer({ hasher: new Argon2Hasher(FAST_ARGON2, 2) });
+  t.after(() => server.close());
+  const accounts = await withAccounts(server);
+  const wrongPassword = await webAttempt(server, "hamlet@zulip.com", "not-the-password");
+  assert.deepEqual(wrongPassword, {
+    status: 401,
+    error: "Your username or password is incorrect",
+    limit: "5",
+    remaining: "4",
+    session: false,
+    work: 1,
+  });
+  const cases: [string, string][] = [
+    ["no such account", "nobody@zulip.com"],
+    ["an account without a password", accounts.noPassword?.deliveryEmail as string],
+    ["an imported account with Django's unusable password", accounts.unusable?.deliveryEmail as string],
+    ["an account with a malformed hash", accounts.malformed?.deliveryEmail as string],
+    ["a bot", accounts.bot?.deliveryEmail as string],
+    ["an account of another organization", accounts.stranger?.deliveryEmail as string],
+  ];
+  for (const [label, username] of cases)
+    assert.deepEqual(await webAttempt(server, username, "not-the-password"), wrongPassword, label);
+  assert.deepEqual(
+    await webAttempt(server, "Stranger@zulip.com", PASSWORD),
+    wrongPassword,
+    "another organization's own password",
+  );
+  // A password over the byte cap is refused before any hashing, for every account alike.
+  const huge = "p".repeat(MAX_PASSWORD_BYTES + 1);
+  const real = await webAttempt(server, "iago@zulip.com", huge);
+  assert.equal(real.work, 0);
+  assert.equal(real.session, false);
+  assert.ok(real.status >= 400 && real.status < 500, String(real.status));
+  assert.deepEqual(await webAttempt(server, "missing@zulip.com", huge), real);
 });
