@@ -180,7 +180,7 @@ export function buildCli(): Command {
     .addOption(realmOption)
     .requiredOption("--email <email>", "the account's email")
     .requiredOption("--full-name <name>", "full name")
-    .option("--role <role>", `one of ${ROLE_NAMES.join(", ")}`, parseRole, ROLE.member)
+    .addOption(new Option("--role <role>", `one of ${ROLE_NAMES.join(", ")}`).argParser(parseRole).default(ROLE.member, "member"))
     .option("--no-password", "create the account without a password")
     .addOption(devOption)
     .action(async (opts) =>

@@ -155,6 +155,9 @@ test("accounts: created with the password on stdin; weak passwords and duplicate
     "Whatever-Long-Passw0rd\n",
   );
   assert.notEqual(badRole.code, 0);
+  // The help names the default role as people type it, not as its number.
+  const help = await ok(["user", "create", "--help"]);
+  assert.match(help, /guest\s+\(default: member\)/);
 
   const list = await ok(["user", "list"]);
   const rows = list.trim().split("\n");
