@@ -19,6 +19,7 @@ import { type DatabaseHandle, openDatabase } from "../../src/store/database.js";
 import { closeRedis, openRedis } from "../../src/store/redis.js";
 import { basic, CountingHasher, form, json, ManualClock, PASSWORD, testConfig } from "../helper.js";
 import { cuttableRedis, testRedis, unreachableRedisUrl, waitUntilReady } from "../redis-helper.js";
+import { InjectBrowser, pageError } from "../web/web-helper.js";
 
 interface Node {
   app: FastifyInstance;
@@ -172,6 +173,17 @@ test("Redis unreachable from the start: logins and reset emails fail closed, API
     assert.equal(res.statusCode, 503);
     assert.equal(json(res).code, "SERVICE_UNAVAILABLE");
   }
+  assert.equal(node.hasher.work, 0);
+  // The web forms fail closed too, as pages: no session, no reset email, no hashing.
+  const browser = new InjectBrowser(node.app);
+  const page = await browser.login("iago@zulip.com", PASSWORD);
+  assert.equal(page.statusCode, 503);
+  assert.equal(pageError(page.body), "Password login is temporarily unavailable; please try again later.");
+  assert.equal(browser.cookies.has("sessionid"), false);
+  const _csrf = await browser.csrfFrom("/accounts/password/reset/");
+  const reset = await browser.post("/accounts/password/reset/", { _csrf, email: "iago@zulip.com" });
+  assert.equal(reset.statusCode, 503);
+  assert.match(String(reset.headers["content-type"]), /^text\/html/);
   assert.equal(node.hasher.work, 0);
   await assert.rejects(
     limitPasswordResetEmail(node.ctx, "iago@zulip.com"),
