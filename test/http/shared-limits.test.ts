@@ -203,4 +203,15 @@ test("Redis unreachable from the start: logins and reset emails fail closed, API
     ...form({ username: "iago@zulip.com" }),
   });
   assert.equal(dev.statusCode, 200);
+  // A minute on, with the per-user budget back:
+  cluster.clock.ms += 61_000;
+  // Showing one's key again asks for the password, which cannot be checked either.
+  const reveal = await node.app.inject({
+    method: "POST",
+    url: "/json/fetch_api_key",
+    payload: new URLSearchParams({ password: PASSWORD }).toString(),
+    headers: { authorization: basic("iago@zulip.com", cluster.apiKey), "content-type": "application/x-www-form-urlencoded" },
+  });
+  assert.equal(reveal.statusCode, 503);
+  assert.equal(json(reveal).code, "SERVICE_UNAVAILABLE");
 });
