@@ -220,7 +220,17 @@ async function webPlugin(app: FastifyInstance, { ctx, config, restAuth }: WebOpt
           : messagePage("Error", err.message);
       return sendHtml(reply.headers(err.headers), err.status, page);
     }
-    if (err.code !== "FST_CSRF_MISSING_SECRET" && err.code !== "FST_CSRF_INVALID_TOKEN") throw err;
+    const csrf = err.code === "FST_CSRF_MISSING_SECRET" || err.code === "FST_CSRF_INVALID_TOKEN";
+    if (!csrf && !isJson(request) && !(err instanceof ZulipError) && (err.statusCode ?? 500) >= 500) {
+      // Something broke behind a page: a page that says so, with the id the log lines carry.
+      request.log.error({ err }, "unhandled error");
+      const page = messagePage(
+        "Something went wrong",
+        `The server could not show this page. Try again in a moment; if it keeps happening, tell your administrator and quote request ${request.id}.`,
+      );
+      return sendHtml(reply.header("x-request-id", request.id), 500, page);
+    }
+    if (!csrf) throw err;
     const token = field(request, "_csrf") ?? request.headers["x-csrf-token"];
     const reason =
       err.code === "FST_CSRF_MISSING_SECRET"
