@@ -1,5 +1,10 @@
 // Runs every test file under test/ with Node's test runner (TypeScript through tsx).
 // Usage: node scripts/run-tests.mjs [path-substring ...]
+//
+// A file whose tests share something opened at the top of the file (a database schema, Redis, a
+// slapd, a browser) keeps those tests and the after() that closes it inside one describe():
+// Node 20 may run a file's top-level after() hooks whenever no top-level test is active or
+// queued, which can happen between two top-level tests, before the later ones have used it.
 import { spawnSync } from "node:child_process";
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
-import { after, before, test } from "node:test";
+import { after, before, describe, test } from "node:test";
 import { createAccount, setAccountActive, setRealmDeactivated } from "../../src/domain/directory.js";
 import { PASSWORD } from "../helper.js";
 import { assertFlutterFields } from "./client-shapes.js";
@@ -62,277 +62,279 @@ let server: RealServer;
 before(async () => {
   server = await startRealServer();
 });
-after(() => server.close());
+describe("request-shapes", () => {
+  after(() => server.close());
 
-function assertJsonError(res: Answer, status: number): void {
-  assert.equal(res.status, status, res.text);
-  assert.match(String(res.headers["content-type"]), /^application\/json/);
-  assert.equal(res.body.result, "error");
-  assert.equal(typeof res.body.msg, "string");
-  assert.equal(typeof res.body.code, "string");
-}
-
-test("zulip-terminal: server_settings without auth, urlencoded fetch_api_key at realm_uri, then Basic with the email as typed", async () => {
-  const settings = await send(`${server.url}/api/v1/server_settings`, "GET", PYTHON_REQUESTS);
-  assert.equal(settings.status, 200);
-  // The three fields it reads, all required.
-  assert.equal(settings.body.realm_uri, server.url);
-  assert.equal(typeof settings.body.require_email_format_usernames, "boolean");
-  assert.equal(typeof settings.body.email_auth_enabled, "boolean");
-
-  const realmUri = settings.body.realm_uri as string;
-  const login = await send(
-    `${realmUri}/api/v1/fetch_api_key`,
-    "POST",
-    { ...PYTHON_REQUESTS, "content-type": "application/x-www-form-urlencoded" },
-    urlencoded({ username: "Iago@Zulip.com", password: PASSWORD }),
-  );
-  assert.equal(login.status, 200, login.text);
-  const apiKey = String(login.body.api_key);
-  assert.match(apiKey, /^[A-Za-z0-9]{32}$/);
-
-  // A wrong password is anything but 200 (it only checks the status).
-  const wrong = await send(
-    `${realmUri}/api/v1/fetch_api_key`,
-    "POST",
-    { ...PYTHON_REQUESTS, "content-type": "application/x-www-form-urlencoded" },
-    urlencoded({ username: "hamlet@zulip.com", password: "wrong" }),
-  );
-  assert.notEqual(wrong.status, 200);
-
-  // Later runs: python-zulip-api with the zuliprc's email (as typed) and key.
-  const auth = { authorization: `Basic ${b64(`Iago@Zulip.com:${apiKey}`)}`, "user-agent": TERMINAL_UA, accept: "*/*" };
-  const again = await send(`${realmUri}/api/v1/server_settings`, "GET", auth);
-  assert.equal(again.status, 200);
-  assert.ok((again.body.zulip_feature_level as number) >= 30);
-  const me = await send(`${realmUri}/api/v1/users/me`, "GET", auth);
-  assert.equal(me.status, 200);
-  assert.equal(me.body.user_id, server.iago.id);
-});
-
-test("python-zulip-api: server_settings with a Basic header, right or wrong, always has zulip_version", async () => {
-  for (const key of [server.keys.get(server.iago.id) as string, "wrongwrongwrongwrongwrongwrong12", "short"]) {
-    const res = await send(`${server.url}/api/v1/server_settings`, "GET", {
-      "user-agent": PYTHON_API_UA,
-      "accept-encoding": "gzip, deflate",
-      accept: "*/*",
-      connection: "keep-alive",
-      authorization: `Basic ${b64(`iago@zulip.com:${key}`)}`,
-    });
-    assert.equal(res.status, 200);
-    assert.equal(typeof res.body.zulip_version, "string");
-    assert.equal(typeof res.body.zulip_feature_level, "number");
+  function assertJsonError(res: Answer, status: number): void {
+    assert.equal(res.status, status, res.text);
+    assert.match(String(res.headers["content-type"]), /^application\/json/);
+    assert.equal(res.body.result, "error");
+    assert.equal(typeof res.body.msg, "string");
+    assert.equal(typeof res.body.code, "string");
   }
-  // Its errors are JSON bodies whatever the status.
-  const bad = await send(`${server.url}/api/v1/users/me`, "GET", {
-    "user-agent": PYTHON_API_UA,
-    authorization: `Basic ${b64("iago@zulip.com:wrongwrongwrongwrongwrongwrong12")}`,
+
+  test("zulip-terminal: server_settings without auth, urlencoded fetch_api_key at realm_uri, then Basic with the email as typed", async () => {
+    const settings = await send(`${server.url}/api/v1/server_settings`, "GET", PYTHON_REQUESTS);
+    assert.equal(settings.status, 200);
+    // The three fields it reads, all required.
+    assert.equal(settings.body.realm_uri, server.url);
+    assert.equal(typeof settings.body.require_email_format_usernames, "boolean");
+    assert.equal(typeof settings.body.email_auth_enabled, "boolean");
+
+    const realmUri = settings.body.realm_uri as string;
+    const login = await send(
+      `${realmUri}/api/v1/fetch_api_key`,
+      "POST",
+      { ...PYTHON_REQUESTS, "content-type": "application/x-www-form-urlencoded" },
+      urlencoded({ username: "Iago@Zulip.com", password: PASSWORD }),
+    );
+    assert.equal(login.status, 200, login.text);
+    const apiKey = String(login.body.api_key);
+    assert.match(apiKey, /^[A-Za-z0-9]{32}$/);
+
+    // A wrong password is anything but 200 (it only checks the status).
+    const wrong = await send(
+      `${realmUri}/api/v1/fetch_api_key`,
+      "POST",
+      { ...PYTHON_REQUESTS, "content-type": "application/x-www-form-urlencoded" },
+      urlencoded({ username: "hamlet@zulip.com", password: "wrong" }),
+    );
+    assert.notEqual(wrong.status, 200);
+
+    // Later runs: python-zulip-api with the zuliprc's email (as typed) and key.
+    const auth = { authorization: `Basic ${b64(`Iago@Zulip.com:${apiKey}`)}`, "user-agent": TERMINAL_UA, accept: "*/*" };
+    const again = await send(`${realmUri}/api/v1/server_settings`, "GET", auth);
+    assert.equal(again.status, 200);
+    assert.ok((again.body.zulip_feature_level as number) >= 30);
+    const me = await send(`${realmUri}/api/v1/users/me`, "GET", auth);
+    assert.equal(me.status, 200);
+    assert.equal(me.body.user_id, server.iago.id);
   });
-  assertJsonError(bad, 401);
-});
 
-test("zulip-flutter: the typed server_settings, urlencoded; charset=utf-8 login, Basic with the returned email", async (t) => {
-  const settings = await send(`${server.url}/api/v1/server_settings`, "GET", {
-    "user-agent": FLUTTER_UA,
-    "accept-encoding": "gzip",
+  test("python-zulip-api: server_settings with a Basic header, right or wrong, always has zulip_version", async () => {
+    for (const key of [server.keys.get(server.iago.id) as string, "wrongwrongwrongwrongwrongwrong12", "short"]) {
+      const res = await send(`${server.url}/api/v1/server_settings`, "GET", {
+        "user-agent": PYTHON_API_UA,
+        "accept-encoding": "gzip, deflate",
+        accept: "*/*",
+        connection: "keep-alive",
+        authorization: `Basic ${b64(`iago@zulip.com:${key}`)}`,
+      });
+      assert.equal(res.status, 200);
+      assert.equal(typeof res.body.zulip_version, "string");
+      assert.equal(typeof res.body.zulip_feature_level, "number");
+    }
+    // Its errors are JSON bodies whatever the status.
+    const bad = await send(`${server.url}/api/v1/users/me`, "GET", {
+      "user-agent": PYTHON_API_UA,
+      authorization: `Basic ${b64("iago@zulip.com:wrongwrongwrongwrongwrongwrong12")}`,
+    });
+    assertJsonError(bad, 401);
   });
-  assert.equal(settings.status, 200);
-  assertFlutterFields(settings.body);
-  assert.equal(settings.body.zulip_feature_level, 371);
-  assert.equal(settings.body.zulip_version, "10.0");
-  assert.equal(settings.body.zulip_merge_base, "10.0");
-  assert.equal(settings.body.email_auth_enabled, true);
-  assert.equal(settings.body.require_email_format_usernames, true);
-  assert.deepEqual(settings.body.external_authentication_methods, []);
-  // The password form shows when email or LDAP login is on.
-  assert.ok(settings.body.email_auth_enabled === true || (settings.body.authentication_methods as { ldap: boolean }).ldap);
 
-  // A non-ASCII password, sent as raw UTF-8 in the form.
-  const password = "Pässwörd-Ünïcode-✓-42";
-  const { user } = await createAccount(server.ctx, {
-    realmId: server.realm.id,
-    email: "Cordelia@Zulip.com",
-    fullName: "Cordelia",
-    password,
-  });
-  t.after(() => setAccountActive(server.ctx, user.id, false));
-  const realmUri = new URL(settings.body.realm_uri as string);
-  const login = await send(
-    new URL("/api/v1/fetch_api_key", realmUri).toString(),
-    "POST",
-    { "user-agent": FLUTTER_UA, "content-type": "application/x-www-form-urlencoded; charset=utf-8", "accept-encoding": "gzip" },
-    urlencoded({ username: "cordelia@zulip.com", password }),
-  );
-  assert.equal(login.status, 200, login.text);
-  assert.equal(typeof login.body.api_key, "string");
-  assert.match(login.body.api_key as string, /^[A-Za-z0-9]{32}$/);
-  // The server-returned email is what Flutter stores and authenticates with from then on.
-  assert.equal(login.body.email, "Cordelia@Zulip.com");
-  assert.ok(Number.isInteger(login.body.user_id));
-  assert.equal(login.body.user_id, user.id);
-
-  const auth = `Basic ${b64(`${login.body.email}:${login.body.api_key}`)}`;
-  const me = await send(`${server.url}/api/v1/users/me`, "GET", { "user-agent": FLUTTER_UA, authorization: auth });
-  assert.equal(me.status, 200);
-  assert.equal(me.body.user_id, user.id);
-
-  // Failed logins are 4xx with result/msg/code, which the app shows as "The server said: <msg>".
-  const failed = await send(
-    `${server.url}/api/v1/fetch_api_key`,
-    "POST",
-    { "user-agent": FLUTTER_UA, "content-type": "application/x-www-form-urlencoded; charset=utf-8" },
-    urlencoded({ username: "cordelia@zulip.com", password: "nope" }),
-  );
-  assertJsonError(failed, 401);
-  assert.equal(failed.body.code, "AUTHENTICATION_FAILED");
-
-  // After login it registers an event queue; a wrong key there must be 401 (the app logs out).
-  const register = await send(
-    `${server.url}/api/v1/register`,
-    "POST",
-    {
+  test("zulip-flutter: the typed server_settings, urlencoded; charset=utf-8 login, Basic with the returned email", async (t) => {
+    const settings = await send(`${server.url}/api/v1/server_settings`, "GET", {
       "user-agent": FLUTTER_UA,
-      "content-type": "application/x-www-form-urlencoded; charset=utf-8",
-      authorization: `Basic ${b64(`${login.body.email}:wrongwrongwrongwrongwrongwrong12`)}`,
-    },
-    urlencoded({ apply_markdown: "true", slim_presence: "true" }),
-  );
-  assertJsonError(register, 401);
-  assert.equal(register.body.code, "UNAUTHORIZED");
-});
+      "accept-encoding": "gzip",
+    });
+    assert.equal(settings.status, 200);
+    assertFlutterFields(settings.body);
+    assert.equal(settings.body.zulip_feature_level, 371);
+    assert.equal(settings.body.zulip_version, "10.0");
+    assert.equal(settings.body.zulip_merge_base, "10.0");
+    assert.equal(settings.body.email_auth_enabled, true);
+    assert.equal(settings.body.require_email_format_usernames, true);
+    assert.deepEqual(settings.body.external_authentication_methods, []);
+    // The password form shows when email or LDAP login is on.
+    assert.ok(settings.body.email_auth_enabled === true || (settings.body.authentication_methods as { ldap: boolean }).ldap);
 
-test("zulip-js's wire format: multipart with no space before boundary, node-fetch's headers", async () => {
-  const boundary = `--------------------------${"0123456789abcdef01234567"}`;
-  const body = [
-    `--${boundary}\r\nContent-Disposition: form-data; name="username"\r\n\r\niago@zulip.com\r\n`,
-    `--${boundary}\r\nContent-Disposition: form-data; name="password"\r\n\r\n${PASSWORD}\r\n`,
-    `--${boundary}--\r\n`,
-  ].join("");
-  const res = await send(
-    `${server.url}/api/v1/fetch_api_key`,
-    "POST",
-    {
-      "content-type": `multipart/form-data;boundary=${boundary}`,
-      accept: "*/*",
-      "user-agent": "node-fetch/1.0 (+https://github.com/bitinn/node-fetch)",
-      "accept-encoding": "gzip,deflate",
-      connection: "keep-alive",
-    },
-    body,
-  );
-  assert.equal(res.status, 200, res.text);
-  assert.equal(res.body.api_key, server.keys.get(server.iago.id));
-});
+    // A non-ASCII password, sent as raw UTF-8 in the form.
+    const password = "Pässwörd-Ünïcode-✓-42";
+    const { user } = await createAccount(server.ctx, {
+      realmId: server.realm.id,
+      email: "Cordelia@Zulip.com",
+      fullName: "Cordelia",
+      password,
+    });
+    t.after(() => setAccountActive(server.ctx, user.id, false));
+    const realmUri = new URL(settings.body.realm_uri as string);
+    const login = await send(
+      new URL("/api/v1/fetch_api_key", realmUri).toString(),
+      "POST",
+      { "user-agent": FLUTTER_UA, "content-type": "application/x-www-form-urlencoded; charset=utf-8", "accept-encoding": "gzip" },
+      urlencoded({ username: "cordelia@zulip.com", password }),
+    );
+    assert.equal(login.status, 200, login.text);
+    assert.equal(typeof login.body.api_key, "string");
+    assert.match(login.body.api_key as string, /^[A-Za-z0-9]{32}$/);
+    // The server-returned email is what Flutter stores and authenticates with from then on.
+    assert.equal(login.body.email, "Cordelia@Zulip.com");
+    assert.ok(Number.isInteger(login.body.user_id));
+    assert.equal(login.body.user_id, user.id);
 
-test("curl: --data-urlencode, -F, -u, and what every answer looks like (part B, 12-20)", async () => {
-  const curl = { "user-agent": "curl/7.88.1", accept: "*/*" };
-  // 12
-  const settings = await send(`${server.url}/api/v1/server_settings`, "GET", curl);
-  assert.equal(settings.status, 200);
-  assert.match(String(settings.headers["content-type"]), /^application\/json/);
-  assertFlutterFields(settings.body);
-  // 13
-  const withWrongKey = await send(`${server.url}/api/v1/server_settings`, "GET", {
-    ...curl,
-    authorization: `Basic ${b64("iago@zulip.com:wrongwrongwrongwrongwrongwrong12")}`,
-  });
-  assert.equal(withWrongKey.status, 200);
-  // 14
-  const urlencodedLogin = await send(
-    `${server.url}/api/v1/fetch_api_key`,
-    "POST",
-    { ...curl, "content-type": "application/x-www-form-urlencoded" },
-    `username=${encodeURIComponent("iago@zulip.com")}&password=${encodeURIComponent(PASSWORD)}`,
-  );
-  assert.equal(urlencodedLogin.status, 200);
-  assert.match(urlencodedLogin.body.api_key as string, /^[A-Za-z0-9]{32}$/);
-  assert.equal(urlencodedLogin.body.email, "iago@zulip.com");
-  assert.ok(Number.isInteger(urlencodedLogin.body.user_id));
-  // 16: curl's multipart has a space before boundary and its own dashes.
-  const boundary = "------------------------d74496d66958873e";
-  const multipartLogin = await send(
-    `${server.url}/api/v1/fetch_api_key`,
-    "POST",
-    { ...curl, "content-type": `multipart/form-data; boundary=${boundary}` },
-    `--${boundary}\r\nContent-Disposition: form-data; name="username"\r\n\r\niago@zulip.com\r\n--${boundary}\r\nContent-Disposition: form-data; name="password"\r\n\r\n${PASSWORD}\r\n--${boundary}--\r\n`,
-  );
-  assert.equal(multipartLogin.status, 200, multipartLogin.text);
-  // 17
-  const missing = await send(
-    `${server.url}/api/v1/fetch_api_key`,
-    "POST",
-    { ...curl, "content-type": "application/x-www-form-urlencoded" },
-    "username=iago%40zulip.com",
-  );
-  assertJsonError(missing, 400);
-  assert.deepEqual(missing.body, {
-    result: "error",
-    msg: "Missing 'password' argument",
-    code: "REQUEST_VARIABLE_MISSING",
-    var_name: "password",
-  });
-  // 18-20
-  const key = urlencodedLogin.body.api_key as string;
-  const me = await send(`${server.url}/api/v1/users/me`, "GET", {
-    ...curl,
-    authorization: `Basic ${b64(`iago@zulip.com:${key}`)}`,
-  });
-  assert.equal(me.status, 200);
-  const anonymous = await send(`${server.url}/api/v1/users/me`, "GET", curl);
-  assertJsonError(anonymous, 401);
-  assert.equal(anonymous.body.code, "UNAUTHORIZED");
-  assert.equal(anonymous.headers["www-authenticate"], 'Basic realm="zulip"');
-  const malformed = await send(`${server.url}/api/v1/users/me`, "GET", {
-    ...curl,
-    authorization: `Basic ${b64("iago@zulip.com:x")}`,
-  });
-  assertJsonError(malformed, 401);
-  assert.equal(malformed.body.msg, "Malformed API key");
-  const unknownPath = await send(`${server.url}/api/v1/no/such/endpoint`, "GET", curl);
-  assertJsonError(unknownPath, 404);
-});
+    const auth = `Basic ${b64(`${login.body.email}:${login.body.api_key}`)}`;
+    const me = await send(`${server.url}/api/v1/users/me`, "GET", { "user-agent": FLUTTER_UA, authorization: auth });
+    assert.equal(me.status, 200);
+    assert.equal(me.body.user_id, user.id);
 
-test("rate limiting as Flutter sees it: 429 with RATE_LIMIT_HIT and Retry-After", async () => {
-  const attempt = () =>
-    send(
+    // Failed logins are 4xx with result/msg/code, which the app shows as "The server said: <msg>".
+    const failed = await send(
       `${server.url}/api/v1/fetch_api_key`,
       "POST",
       { "user-agent": FLUTTER_UA, "content-type": "application/x-www-form-urlencoded; charset=utf-8" },
-      urlencoded({ username: "ratelimited@zulip.com", password: "nope" }),
+      urlencoded({ username: "cordelia@zulip.com", password: "nope" }),
     );
-  for (let i = 0; i < 5; i++) assert.equal((await attempt()).status, 401);
-  const limited = await attempt();
-  assertJsonError(limited, 429);
-  assert.equal(limited.body.code, "RATE_LIMIT_HIT");
-  assert.equal(typeof limited.body["retry-after"], "number");
-  assert.equal(limited.headers["retry-after"], String(limited.body["retry-after"]));
-  for (const h of ["x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"])
-    assert.match(String(limited.headers[h]), /^\d+$/);
-});
+    assertJsonError(failed, 401);
+    assert.equal(failed.body.code, "AUTHENTICATION_FAILED");
 
-test("deactivated user and organization, as the login screens see them", async () => {
-  await setAccountActive(server.ctx, server.hamlet.id, false);
-  const form = { "content-type": "application/x-www-form-urlencoded; charset=utf-8", "user-agent": FLUTTER_UA };
-  const user = await send(
-    `${server.url}/api/v1/fetch_api_key`,
-    "POST",
-    form,
-    urlencoded({ username: "hamlet@zulip.com", password: PASSWORD }),
-  );
-  assertJsonError(user, 401);
-  assert.equal(user.body.code, "USER_DEACTIVATED");
-  await setRealmDeactivated(server.ctx, server.realm.id, true);
-  try {
-    const realm = await send(
+    // After login it registers an event queue; a wrong key there must be 401 (the app logs out).
+    const register = await send(
+      `${server.url}/api/v1/register`,
+      "POST",
+      {
+        "user-agent": FLUTTER_UA,
+        "content-type": "application/x-www-form-urlencoded; charset=utf-8",
+        authorization: `Basic ${b64(`${login.body.email}:wrongwrongwrongwrongwrongwrong12`)}`,
+      },
+      urlencoded({ apply_markdown: "true", slim_presence: "true" }),
+    );
+    assertJsonError(register, 401);
+    assert.equal(register.body.code, "UNAUTHORIZED");
+  });
+
+  test("zulip-js's wire format: multipart with no space before boundary, node-fetch's headers", async () => {
+    const boundary = `--------------------------${"0123456789abcdef01234567"}`;
+    const body = [
+      `--${boundary}\r\nContent-Disposition: form-data; name="username"\r\n\r\niago@zulip.com\r\n`,
+      `--${boundary}\r\nContent-Disposition: form-data; name="password"\r\n\r\n${PASSWORD}\r\n`,
+      `--${boundary}--\r\n`,
+    ].join("");
+    const res = await send(
+      `${server.url}/api/v1/fetch_api_key`,
+      "POST",
+      {
+        "content-type": `multipart/form-data;boundary=${boundary}`,
+        accept: "*/*",
+        "user-agent": "node-fetch/1.0 (+https://github.com/bitinn/node-fetch)",
+        "accept-encoding": "gzip,deflate",
+        connection: "keep-alive",
+      },
+      body,
+    );
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.body.api_key, server.keys.get(server.iago.id));
+  });
+
+  test("curl: --data-urlencode, -F, -u, and what every answer looks like (part B, 12-20)", async () => {
+    const curl = { "user-agent": "curl/7.88.1", accept: "*/*" };
+    // 12
+    const settings = await send(`${server.url}/api/v1/server_settings`, "GET", curl);
+    assert.equal(settings.status, 200);
+    assert.match(String(settings.headers["content-type"]), /^application\/json/);
+    assertFlutterFields(settings.body);
+    // 13
+    const withWrongKey = await send(`${server.url}/api/v1/server_settings`, "GET", {
+      ...curl,
+      authorization: `Basic ${b64("iago@zulip.com:wrongwrongwrongwrongwrongwrong12")}`,
+    });
+    assert.equal(withWrongKey.status, 200);
+    // 14
+    const urlencodedLogin = await send(
+      `${server.url}/api/v1/fetch_api_key`,
+      "POST",
+      { ...curl, "content-type": "application/x-www-form-urlencoded" },
+      `username=${encodeURIComponent("iago@zulip.com")}&password=${encodeURIComponent(PASSWORD)}`,
+    );
+    assert.equal(urlencodedLogin.status, 200);
+    assert.match(urlencodedLogin.body.api_key as string, /^[A-Za-z0-9]{32}$/);
+    assert.equal(urlencodedLogin.body.email, "iago@zulip.com");
+    assert.ok(Number.isInteger(urlencodedLogin.body.user_id));
+    // 16: curl's multipart has a space before boundary and its own dashes.
+    const boundary = "------------------------d74496d66958873e";
+    const multipartLogin = await send(
+      `${server.url}/api/v1/fetch_api_key`,
+      "POST",
+      { ...curl, "content-type": `multipart/form-data; boundary=${boundary}` },
+      `--${boundary}\r\nContent-Disposition: form-data; name="username"\r\n\r\niago@zulip.com\r\n--${boundary}\r\nContent-Disposition: form-data; name="password"\r\n\r\n${PASSWORD}\r\n--${boundary}--\r\n`,
+    );
+    assert.equal(multipartLogin.status, 200, multipartLogin.text);
+    // 17
+    const missing = await send(
+      `${server.url}/api/v1/fetch_api_key`,
+      "POST",
+      { ...curl, "content-type": "application/x-www-form-urlencoded" },
+      "username=iago%40zulip.com",
+    );
+    assertJsonError(missing, 400);
+    assert.deepEqual(missing.body, {
+      result: "error",
+      msg: "Missing 'password' argument",
+      code: "REQUEST_VARIABLE_MISSING",
+      var_name: "password",
+    });
+    // 18-20
+    const key = urlencodedLogin.body.api_key as string;
+    const me = await send(`${server.url}/api/v1/users/me`, "GET", {
+      ...curl,
+      authorization: `Basic ${b64(`iago@zulip.com:${key}`)}`,
+    });
+    assert.equal(me.status, 200);
+    const anonymous = await send(`${server.url}/api/v1/users/me`, "GET", curl);
+    assertJsonError(anonymous, 401);
+    assert.equal(anonymous.body.code, "UNAUTHORIZED");
+    assert.equal(anonymous.headers["www-authenticate"], 'Basic realm="zulip"');
+    const malformed = await send(`${server.url}/api/v1/users/me`, "GET", {
+      ...curl,
+      authorization: `Basic ${b64("iago@zulip.com:x")}`,
+    });
+    assertJsonError(malformed, 401);
+    assert.equal(malformed.body.msg, "Malformed API key");
+    const unknownPath = await send(`${server.url}/api/v1/no/such/endpoint`, "GET", curl);
+    assertJsonError(unknownPath, 404);
+  });
+
+  test("rate limiting as Flutter sees it: 429 with RATE_LIMIT_HIT and Retry-After", async () => {
+    const attempt = () =>
+      send(
+        `${server.url}/api/v1/fetch_api_key`,
+        "POST",
+        { "user-agent": FLUTTER_UA, "content-type": "application/x-www-form-urlencoded; charset=utf-8" },
+        urlencoded({ username: "ratelimited@zulip.com", password: "nope" }),
+      );
+    for (let i = 0; i < 5; i++) assert.equal((await attempt()).status, 401);
+    const limited = await attempt();
+    assertJsonError(limited, 429);
+    assert.equal(limited.body.code, "RATE_LIMIT_HIT");
+    assert.equal(typeof limited.body["retry-after"], "number");
+    assert.equal(limited.headers["retry-after"], String(limited.body["retry-after"]));
+    for (const h of ["x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"])
+      assert.match(String(limited.headers[h]), /^\d+$/);
+  });
+
+  test("deactivated user and organization, as the login screens see them", async () => {
+    await setAccountActive(server.ctx, server.hamlet.id, false);
+    const form = { "content-type": "application/x-www-form-urlencoded; charset=utf-8", "user-agent": FLUTTER_UA };
+    const user = await send(
       `${server.url}/api/v1/fetch_api_key`,
       "POST",
       form,
-      urlencoded({ username: "iago@zulip.com", password: PASSWORD }),
+      urlencoded({ username: "hamlet@zulip.com", password: PASSWORD }),
     );
-    assertJsonError(realm, 401);
-    assert.equal(realm.body.code, "REALM_DEACTIVATED");
-  } finally {
-    await setRealmDeactivated(server.ctx, server.realm.id, false);
-    await setAccountActive(server.ctx, server.hamlet.id, true);
-  }
+    assertJsonError(user, 401);
+    assert.equal(user.body.code, "USER_DEACTIVATED");
+    await setRealmDeactivated(server.ctx, server.realm.id, true);
+    try {
+      const realm = await send(
+        `${server.url}/api/v1/fetch_api_key`,
+        "POST",
+        form,
+        urlencoded({ username: "iago@zulip.com", password: PASSWORD }),
+      );
+      assertJsonError(realm, 401);
+      assert.equal(realm.body.code, "REALM_DEACTIVATED");
+    } finally {
+      await setRealmDeactivated(server.ctx, server.realm.id, false);
+      await setAccountActive(server.ctx, server.hamlet.id, true);
+    }
+  });
 });

@@ -4,7 +4,7 @@
  * limited in each process's memory.
  */
 import assert from "node:assert/strict";
-import { after, test } from "node:test";
+import { after, describe, test } from "node:test";
 import type { FastifyInstance } from "fastify";
 import type { Redis } from "ioredis";
 import { buildApp } from "../../src/app.js";
@@ -84,80 +84,82 @@ const usersMe = (node: Node, apiKey: string) =>
 
 const redis = await testRedis();
 if (redis !== null) {
-  after(() => redis.close());
+  describe("shared-limits", () => {
+    after(() => redis.close());
 
-  test("two nodes share one username throttle: 3 failures on one and 2 on the other use up all 5", async (t) => {
-    const cluster = await makeCluster({}, redis.prefix);
-    t.after(() => cluster.close());
-    const a = await cluster.node(redis.redis);
-    const b = await cluster.node(await redis.connect());
-    for (let i = 0; i < 3; i++) assert.equal((await login(a, "wrong")).statusCode, 401);
-    for (let i = 0; i < 2; i++) assert.equal((await login(b, "wrong")).statusCode, 401);
-    for (const node of [a, b]) {
-      const res = await login(node, PASSWORD);
-      assert.equal(res.statusCode, 429);
-      assert.equal(json(res).code, "RATE_LIMIT_HIT");
-      assert.equal(res.headers["retry-after"], "1800");
-    }
-    // Refused attempts cost no hashing on either node.
-    assert.equal(a.hasher.work + b.hasher.work, 5);
-  });
-
-  test("two nodes share one per-user budget and one per-address budget", async (t) => {
-    const cluster = await makeCluster({ LATCHKEY_RATE_LIMIT_USER: "60:4", LATCHKEY_RATE_LIMIT_IP: "60:3" }, redis.prefix);
-    t.after(() => cluster.close());
-    const a = await cluster.node(redis.redis);
-    const b = await cluster.node(await redis.connect());
-    const remaining: string[] = [];
-    for (const node of [a, b, a, b]) {
-      const res = await usersMe(node, cluster.apiKey);
-      assert.equal(res.statusCode, 200);
-      remaining.push(res.headers["x-ratelimit-remaining"] as string);
-    }
-    assert.deepEqual(remaining, ["3", "2", "1", "0"]);
-    assert.equal((await usersMe(a, cluster.apiKey)).statusCode, 429);
-    assert.equal((await usersMe(b, cluster.apiKey)).statusCode, 429);
-
-    const devList = (node: Node) => node.app.inject({ method: "GET", url: "/api/v1/dev_list_users" });
-    assert.equal((await devList(a)).statusCode, 200);
-    assert.equal((await devList(b)).statusCode, 200);
-    assert.equal((await devList(a)).statusCode, 200);
-    assert.equal((await devList(b)).statusCode, 429);
-  });
-
-  test("Redis going away: logins refused with 503, key checks carry on, and both recover when it returns", async (t) => {
-    const proxy = await cuttableRedis(redis.url);
-    t.after(() => proxy.close());
-    const client = await openRedis(proxy.url, () => ({ warn() {} }));
-    t.after(() => closeRedis(client));
-    const cluster = await makeCluster({ LATCHKEY_RATE_LIMIT_USER: "60:3" }, redis.prefix);
-    t.after(() => cluster.close());
-    const node = await cluster.node(client);
-    assert.equal((await usersMe(node, cluster.apiKey)).headers["x-ratelimit-remaining"], "2");
-
-    proxy.cut();
-    const refused = await login(node, PASSWORD);
-    assert.equal(refused.statusCode, 503);
-    assert.deepEqual(json(refused), {
-      result: "error",
-      msg: "Password login is temporarily unavailable; please try again later.",
-      code: "SERVICE_UNAVAILABLE",
+    test("two nodes share one username throttle: 3 failures on one and 2 on the other use up all 5", async (t) => {
+      const cluster = await makeCluster({}, redis.prefix);
+      t.after(() => cluster.close());
+      const a = await cluster.node(redis.redis);
+      const b = await cluster.node(await redis.connect());
+      for (let i = 0; i < 3; i++) assert.equal((await login(a, "wrong")).statusCode, 401);
+      for (let i = 0; i < 2; i++) assert.equal((await login(b, "wrong")).statusCode, 401);
+      for (const node of [a, b]) {
+        const res = await login(node, PASSWORD);
+        assert.equal(res.statusCode, 429);
+        assert.equal(json(res).code, "RATE_LIMIT_HIT");
+        assert.equal(res.headers["retry-after"], "1800");
+      }
+      // Refused attempts cost no hashing on either node.
+      assert.equal(a.hasher.work + b.hasher.work, 5);
     });
-    assert.equal(node.hasher.work, 0);
-    // Key checks go on, counted in memory (a fresh count: the shared one is out of reach).
-    const during = [];
-    for (let i = 0; i < 4; i++) during.push((await usersMe(node, cluster.apiKey)).statusCode);
-    assert.deepEqual(during, [200, 200, 200, 429]);
-    // One warning per limit (the login's per-address one, the per-user one), not per request.
-    assert.equal(node.warnings.filter((w) => w.includes("counting in this process")).length, 2);
 
-    proxy.restore();
-    await waitUntilReady(client);
-    cluster.clock.ms += RETRY_SHARED_STORE_MS;
-    assert.equal((await login(node, PASSWORD)).statusCode, 200);
-    const back = await usersMe(node, cluster.apiKey);
-    assert.equal(back.statusCode, 200);
-    assert.ok(node.warnings.some((w) => w.includes("reachable again")));
+    test("two nodes share one per-user budget and one per-address budget", async (t) => {
+      const cluster = await makeCluster({ LATCHKEY_RATE_LIMIT_USER: "60:4", LATCHKEY_RATE_LIMIT_IP: "60:3" }, redis.prefix);
+      t.after(() => cluster.close());
+      const a = await cluster.node(redis.redis);
+      const b = await cluster.node(await redis.connect());
+      const remaining: string[] = [];
+      for (const node of [a, b, a, b]) {
+        const res = await usersMe(node, cluster.apiKey);
+        assert.equal(res.statusCode, 200);
+        remaining.push(res.headers["x-ratelimit-remaining"] as string);
+      }
+      assert.deepEqual(remaining, ["3", "2", "1", "0"]);
+      assert.equal((await usersMe(a, cluster.apiKey)).statusCode, 429);
+      assert.equal((await usersMe(b, cluster.apiKey)).statusCode, 429);
+
+      const devList = (node: Node) => node.app.inject({ method: "GET", url: "/api/v1/dev_list_users" });
+      assert.equal((await devList(a)).statusCode, 200);
+      assert.equal((await devList(b)).statusCode, 200);
+      assert.equal((await devList(a)).statusCode, 200);
+      assert.equal((await devList(b)).statusCode, 429);
+    });
+
+    test("Redis going away: logins refused with 503, key checks carry on, and both recover when it returns", async (t) => {
+      const proxy = await cuttableRedis(redis.url);
+      t.after(() => proxy.close());
+      const client = await openRedis(proxy.url, () => ({ warn() {} }));
+      t.after(() => closeRedis(client));
+      const cluster = await makeCluster({ LATCHKEY_RATE_LIMIT_USER: "60:3" }, redis.prefix);
+      t.after(() => cluster.close());
+      const node = await cluster.node(client);
+      assert.equal((await usersMe(node, cluster.apiKey)).headers["x-ratelimit-remaining"], "2");
+
+      proxy.cut();
+      const refused = await login(node, PASSWORD);
+      assert.equal(refused.statusCode, 503);
+      assert.deepEqual(json(refused), {
+        result: "error",
+        msg: "Password login is temporarily unavailable; please try again later.",
+        code: "SERVICE_UNAVAILABLE",
+      });
+      assert.equal(node.hasher.work, 0);
+      // Key checks go on, counted in memory (a fresh count: the shared one is out of reach).
+      const during = [];
+      for (let i = 0; i < 4; i++) during.push((await usersMe(node, cluster.apiKey)).statusCode);
+      assert.deepEqual(during, [200, 200, 200, 429]);
+      // One warning per limit (the login's per-address one, the per-user one), not per request.
+      assert.equal(node.warnings.filter((w) => w.includes("counting in this process")).length, 2);
+
+      proxy.restore();
+      await waitUntilReady(client);
+      cluster.clock.ms += RETRY_SHARED_STORE_MS;
+      assert.equal((await login(node, PASSWORD)).statusCode, 200);
+      const back = await usersMe(node, cluster.apiKey);
+      assert.equal(back.statusCode, 200);
+      assert.ok(node.warnings.some((w) => w.includes("reachable again")));
+    });
   });
 }
 

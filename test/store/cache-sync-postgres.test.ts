@@ -4,7 +4,7 @@
  * operations) reaches the other's cache, which had the key cached, before its next answer.
  */
 import assert from "node:assert/strict";
-import { after, test } from "node:test";
+import { after, describe, test } from "node:test";
 import type { FastifyInstance } from "fastify";
 import { buildApp } from "../../src/app.js";
 import { createContext } from "../../src/context.js";
@@ -18,72 +18,74 @@ import { basic, CountingHasher, freshPostgresUrl, json, testConfig } from "../he
 
 const postgres = await freshPostgresUrl();
 if (postgres !== null) {
-  after(() => postgres.drop());
-  const config = testConfig("production");
-  const secrets = generateSecrets();
-  const quiet = { warn() {}, error() {} };
+  describe("cache-sync-postgres", () => {
+    after(() => postgres.drop());
+    const config = testConfig("production");
+    const secrets = generateSecrets();
+    const quiet = { warn() {}, error() {} };
 
-  interface Node {
-    app: FastifyInstance;
-    ctx: Context;
-    /** Resolves with the next invalidation this node hears from another. */
-    nextHeard(): Promise<Invalidation>;
-  }
+    interface Node {
+      app: FastifyInstance;
+      ctx: Context;
+      /** Resolves with the next invalidation this node hears from another. */
+      nextHeard(): Promise<Invalidation>;
+    }
 
-  async function node(t: { after(fn: () => Promise<void>): void }): Promise<Node> {
-    const database = await openDatabase(postgres?.url as string);
-    const ctx = createContext({ config, database, secrets, hasher: new CountingHasher() });
-    const app = await buildApp({ config, ctx });
-    const waiting: ((event: Invalidation) => void)[] = [];
-    const apply = ctx.keyCache.apply.bind(ctx.keyCache);
-    ctx.keyCache.apply = (event) => {
-      apply(event);
-      for (const resolve of waiting.splice(0)) resolve(event);
-    };
-    const sync = await syncKeyCache(database, ctx.keyCache, quiet);
-    t.after(async () => {
-      await app.close();
-      await sync.close();
-      await database.close();
-    });
-    return { app, ctx, nextHeard: () => new Promise((resolve) => waiting.push(resolve)) };
-  }
-
-  test("a user deactivated on one node is refused by the other at once; so is a deactivated organization", async (t) => {
-    const a = await node(t);
-    const b = await node(t);
-    const realm = await createRealm(b.ctx, { subdomain: "", name: "Zulip" });
-    const { user, apiKey } = await createAccount(b.ctx, {
-      realmId: realm.id,
-      email: "iago@zulip.com",
-      fullName: "Iago",
-      password: null,
-    });
-    const ask = async () =>
-      a.app.inject({
-        method: "GET",
-        url: "/api/v1/users/me",
-        headers: { host: "testserver", authorization: basic("iago@zulip.com", apiKey) },
+    async function node(t: { after(fn: () => Promise<void>): void }): Promise<Node> {
+      const database = await openDatabase(postgres?.url as string);
+      const ctx = createContext({ config, database, secrets, hasher: new CountingHasher() });
+      const app = await buildApp({ config, ctx });
+      const waiting: ((event: Invalidation) => void)[] = [];
+      const apply = ctx.keyCache.apply.bind(ctx.keyCache);
+      ctx.keyCache.apply = (event) => {
+        apply(event);
+        for (const resolve of waiting.splice(0)) resolve(event);
+      };
+      const sync = await syncKeyCache(database, ctx.keyCache, quiet);
+      t.after(async () => {
+        await app.close();
+        await sync.close();
+        await database.close();
       });
-    assert.equal((await ask()).statusCode, 200);
-    assert.equal((await ask()).statusCode, 200);
-    assert.equal(a.ctx.keyCache.size, 1);
+      return { app, ctx, nextHeard: () => new Promise((resolve) => waiting.push(resolve)) };
+    }
 
-    let heard = a.nextHeard();
-    await setAccountActive(b.ctx, user.id, false);
-    assert.deepEqual(await heard, { kind: "user", userId: user.id });
-    const refused = await ask();
-    assert.equal(refused.statusCode, 401);
-    assert.equal(json(refused).msg, "Account is deactivated");
+    test("a user deactivated on one node is refused by the other at once; so is a deactivated organization", async (t) => {
+      const a = await node(t);
+      const b = await node(t);
+      const realm = await createRealm(b.ctx, { subdomain: "", name: "Zulip" });
+      const { user, apiKey } = await createAccount(b.ctx, {
+        realmId: realm.id,
+        email: "iago@zulip.com",
+        fullName: "Iago",
+        password: null,
+      });
+      const ask = async () =>
+        a.app.inject({
+          method: "GET",
+          url: "/api/v1/users/me",
+          headers: { host: "testserver", authorization: basic("iago@zulip.com", apiKey) },
+        });
+      assert.equal((await ask()).statusCode, 200);
+      assert.equal((await ask()).statusCode, 200);
+      assert.equal(a.ctx.keyCache.size, 1);
 
-    heard = a.nextHeard();
-    await setAccountActive(b.ctx, user.id, true);
-    await heard;
-    assert.equal((await ask()).statusCode, 200);
+      let heard = a.nextHeard();
+      await setAccountActive(b.ctx, user.id, false);
+      assert.deepEqual(await heard, { kind: "user", userId: user.id });
+      const refused = await ask();
+      assert.equal(refused.statusCode, 401);
+      assert.equal(json(refused).msg, "Account is deactivated");
 
-    heard = a.nextHeard();
-    await setRealmDeactivated(b.ctx, realm.id, true);
-    assert.deepEqual(await heard, { kind: "realm", realmId: realm.id });
-    assert.equal(json(await ask()).msg, "This organization has been deactivated");
+      heard = a.nextHeard();
+      await setAccountActive(b.ctx, user.id, true);
+      await heard;
+      assert.equal((await ask()).statusCode, 200);
+
+      heard = a.nextHeard();
+      await setRealmDeactivated(b.ctx, realm.id, true);
+      assert.deepEqual(await heard, { kind: "realm", realmId: realm.id });
+      assert.equal(json(await ask()).msg, "This organization has been deactivated");
+    });
   });
 }

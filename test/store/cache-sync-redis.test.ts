@@ -4,7 +4,7 @@
  * message arrives; while a node cannot hear Redis, it does not trust its cache at all.
  */
 import assert from "node:assert/strict";
-import { after, test } from "node:test";
+import { after, describe, test } from "node:test";
 import type { Redis } from "ioredis";
 import { createContext } from "../../src/context.js";
 import type { Context } from "../../src/domain/context.js";
@@ -44,98 +44,100 @@ async function eventually(ctx: Context, apiKey: string, expected: string): Promi
 const redis = await testRedis();
 const postgres = redis === null ? null : await freshPostgresUrl();
 if (redis !== null && postgres !== null) {
-  after(async () => {
-    await redis.close();
-    await postgres.drop();
-  });
-  const config = testConfig("production");
-  const secrets = generateSecrets();
-
-  /** A node: its own database pool, Redis connection, context and cache sync. */
-  async function node(client: Redis, channel: string): Promise<{ ctx: Context; db: DatabaseHandle; sync: CacheSync }> {
-    const db = await openDatabase(postgres?.url as string);
-    const ctx = createContext({ config, database: db, secrets });
-    const sync = await syncKeyCacheOverRedis(client, ctx.keyCache, quiet, { channel });
-    return { ctx, db, sync };
-  }
-
-  async function seed(ctx: Context, email: string): Promise<{ apiKey: string; userId: number }> {
-    const realm = (await ctx.stores.realms.findBySubdomain("")) ?? (await createRealm(ctx, { subdomain: "", name: "Zulip" }));
-    const { user, apiKey } = await createAccount(ctx, { realmId: realm.id, email, fullName: "Iago", password: null });
-    return { apiKey, userId: user.id };
-  }
-
-  test("a key deactivated on one node is refused on the other, which had it cached", async (t) => {
-    const channel = `${redis.prefix}cache`;
-    const a = await node(redis.redis, channel);
-    const b = await node(await redis.connect(), channel);
-    t.after(async () => {
-      for (const n of [a, b]) {
-        await n.sync.close();
-        await n.db.close();
-      }
+  describe("cache-sync-redis", () => {
+    after(async () => {
+      await redis.close();
+      await postgres.drop();
     });
-    const seeded = await seed(a.ctx, "iago@zulip.com");
-    assert.equal(await keyOutcome(b.ctx, seeded.apiKey), "ok");
-    assert.equal(b.ctx.keyCache.size, 1);
-    // Without the message, b would keep answering from its cache.
-    assert.equal(await keyOutcome(b.ctx, seeded.apiKey), "ok");
+    const config = testConfig("production");
+    const secrets = generateSecrets();
 
-    await setAccountActive(a.ctx, seeded.userId, false);
-    assert.equal(await eventually(b.ctx, seeded.apiKey, "Account is deactivated"), "Account is deactivated");
+    /** A node: its own database pool, Redis connection, context and cache sync. */
+    async function node(client: Redis, channel: string): Promise<{ ctx: Context; db: DatabaseHandle; sync: CacheSync }> {
+      const db = await openDatabase(postgres?.url as string);
+      const ctx = createContext({ config, database: db, secrets });
+      const sync = await syncKeyCacheOverRedis(client, ctx.keyCache, quiet, { channel });
+      return { ctx, db, sync };
+    }
 
-    await setAccountActive(b.ctx, seeded.userId, true);
-    assert.equal(await eventually(a.ctx, seeded.apiKey, "ok"), "ok");
-  });
+    async function seed(ctx: Context, email: string): Promise<{ apiKey: string; userId: number }> {
+      const realm = (await ctx.stores.realms.findBySubdomain("")) ?? (await createRealm(ctx, { subdomain: "", name: "Zulip" }));
+      const { user, apiKey } = await createAccount(ctx, { realmId: realm.id, email, fullName: "Iago", password: null });
+      return { apiKey, userId: user.id };
+    }
 
-  test("a node that cannot hear Redis reads every key from the database, and drops its cache on return", async (t) => {
-    const channel = `${redis.prefix}cache-cut`;
-    const proxy = await cuttableRedis(redis.url);
-    const deafClient = await openRedis(proxy.url, () => quiet);
-    const a = await node(redis.redis, channel);
-    const b = await node(deafClient, channel);
-    t.after(async () => {
-      for (const n of [a, b]) {
-        await n.sync.close();
-        await n.db.close();
-      }
-      await closeRedis(deafClient);
-      await proxy.close();
+    test("a key deactivated on one node is refused on the other, which had it cached", async (t) => {
+      const channel = `${redis.prefix}cache`;
+      const a = await node(redis.redis, channel);
+      const b = await node(await redis.connect(), channel);
+      t.after(async () => {
+        for (const n of [a, b]) {
+          await n.sync.close();
+          await n.db.close();
+        }
+      });
+      const seeded = await seed(a.ctx, "iago@zulip.com");
+      assert.equal(await keyOutcome(b.ctx, seeded.apiKey), "ok");
+      assert.equal(b.ctx.keyCache.size, 1);
+      // Without the message, b would keep answering from its cache.
+      assert.equal(await keyOutcome(b.ctx, seeded.apiKey), "ok");
+
+      await setAccountActive(a.ctx, seeded.userId, false);
+      assert.equal(await eventually(b.ctx, seeded.apiKey, "Account is deactivated"), "Account is deactivated");
+
+      await setAccountActive(b.ctx, seeded.userId, true);
+      assert.equal(await eventually(a.ctx, seeded.apiKey, "ok"), "ok");
     });
-    const { apiKey, userId } = await seed(a.ctx, "othello@zulip.com");
-    const check = (ctx: Context) => verifyApiKey(ctx, { role: "othello@zulip.com", apiKey, subdomain: "" });
-    const cached = () => b.ctx.keyCache.size;
-    await check(b.ctx);
-    assert.equal(cached(), 1);
 
-    proxy.cut();
-    // Wait until the node has seen its connections drop (both were cut at once).
-    for (let i = 0; i < 200 && deafClient.status === "ready"; i++) await new Promise((r) => setTimeout(r, 10));
-    await new Promise((r) => setTimeout(r, 20));
-    // The message about this change is lost; b must not answer from its cache meanwhile.
-    await setAccountActive(a.ctx, userId, false);
-    await assert.rejects(check(b.ctx), (err: unknown) => err instanceof ZulipError && err.message === "Account is deactivated");
-    await setAccountActive(a.ctx, userId, true);
-    await check(b.ctx);
-
-    proxy.restore();
-    await waitUntilReady(deafClient);
-    // Once subscribed again it caches; a change made now reaches it.
-    for (let i = 0; i < 200 && cached() === 0; i++) {
+    test("a node that cannot hear Redis reads every key from the database, and drops its cache on return", async (t) => {
+      const channel = `${redis.prefix}cache-cut`;
+      const proxy = await cuttableRedis(redis.url);
+      const deafClient = await openRedis(proxy.url, () => quiet);
+      const a = await node(redis.redis, channel);
+      const b = await node(deafClient, channel);
+      t.after(async () => {
+        for (const n of [a, b]) {
+          await n.sync.close();
+          await n.db.close();
+        }
+        await closeRedis(deafClient);
+        await proxy.close();
+      });
+      const { apiKey, userId } = await seed(a.ctx, "othello@zulip.com");
+      const check = (ctx: Context) => verifyApiKey(ctx, { role: "othello@zulip.com", apiKey, subdomain: "" });
+      const cached = () => b.ctx.keyCache.size;
       await check(b.ctx);
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    assert.equal(cached(), 1);
-    await setAccountActive(a.ctx, userId, false);
-    let refused = false;
-    for (let i = 0; i < 200 && !refused; i++) {
-      refused = await check(b.ctx).then(
-        () => false,
-        () => true,
-      );
-      if (!refused) await new Promise((r) => setTimeout(r, 10));
-    }
-    assert.equal(refused, true);
+      assert.equal(cached(), 1);
+
+      proxy.cut();
+      // Wait until the node has seen its connections drop (both were cut at once).
+      for (let i = 0; i < 200 && deafClient.status === "ready"; i++) await new Promise((r) => setTimeout(r, 10));
+      await new Promise((r) => setTimeout(r, 20));
+      // The message about this change is lost; b must not answer from its cache meanwhile.
+      await setAccountActive(a.ctx, userId, false);
+      await assert.rejects(check(b.ctx), (err: unknown) => err instanceof ZulipError && err.message === "Account is deactivated");
+      await setAccountActive(a.ctx, userId, true);
+      await check(b.ctx);
+
+      proxy.restore();
+      await waitUntilReady(deafClient);
+      // Once subscribed again it caches; a change made now reaches it.
+      for (let i = 0; i < 200 && cached() === 0; i++) {
+        await check(b.ctx);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.equal(cached(), 1);
+      await setAccountActive(a.ctx, userId, false);
+      let refused = false;
+      for (let i = 0; i < 200 && !refused; i++) {
+        refused = await check(b.ctx).then(
+          () => false,
+          () => true,
+        );
+        if (!refused) await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.equal(refused, true);
+    });
   });
 }
 

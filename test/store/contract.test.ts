@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { generateApiKey, KeyVault, type SealedKey } from "../../src/domain/api-key.js";
 import { ROLE } from "../../src/domain/model.js";
 import { DuplicateError, type NewUser, type Stores } from "../../src/domain/ports.js";
@@ -407,10 +407,18 @@ function contract(name: string, open: () => Promise<DatabaseHandle>): void {
 
 contract("SQLite in memory", () => openDatabase(":memory:"));
 
-const dir = mkdtempSync(join(tmpdir(), "latchkey-contract-"));
-after(() => rmSync(dir, { recursive: true, force: true }));
-let files = 0;
-contract("SQLite in a file", () => openDatabase(join(dir, `db-${++files}.sqlite`)));
+// A file in a directory of its own for every test, removed by that test's own cleanup.
+contract("SQLite in a file", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "latchkey-contract-"));
+  const handle = await openDatabase(join(dir, "db.sqlite"));
+  return {
+    ...handle,
+    close: async () => {
+      await handle.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+});
 
 // Under CI a missing PostgreSQL fails here; elsewhere the suite prints a note and is left out.
 const postgres = await freshPostgresUrl();
