@@ -17,29 +17,13 @@ import { type DatabaseHandle, openDatabase } from "../../src/store/database.js";
 import { closeRedis, openRedis } from "../../src/store/redis.js";
 import { freshPostgresUrl, testConfig } from "../helper.js";
 import { cuttableRedis, testRedis, unreachableRedisUrl, waitUntilReady } from "../redis-helper.js";
+import { eventually as eventuallyOutcome, keyOutcome as outcomeOf } from "./key-outcome.js";
 
 const quiet = { warn() {}, error() {} };
 
-async function keyOutcome(ctx: Context, apiKey: string): Promise<string> {
-  try {
-    await verifyApiKey(ctx, { role: "iago@zulip.com", apiKey, subdomain: "" });
-    return "ok";
-  } catch (err) {
-    if (err instanceof ZulipError) return err.message;
-    throw err;
-  }
-}
-
-/** Polls until `ctx` gives `expected` for the key; bounded in count and time. */
-async function eventually(ctx: Context, apiKey: string, expected: string): Promise<string> {
-  let outcome = "";
-  for (let i = 0; i < 200; i++) {
-    outcome = await keyOutcome(ctx, apiKey);
-    if (outcome === expected) break;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return outcome;
-}
+const ROLE_EMAIL = "iago@zulip.com";
+const keyOutcome = (ctx: Context, apiKey: string) => outcomeOf(ctx, apiKey, ROLE_EMAIL);
+const eventually = (ctx: Context, apiKey: string, expected: string) => eventuallyOutcome(ctx, apiKey, ROLE_EMAIL, expected);
 
 const redis = await testRedis();
 const postgres = redis === null ? null : await freshPostgresUrl();

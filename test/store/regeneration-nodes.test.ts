@@ -8,35 +8,17 @@ import { createContext } from "../../src/context.js";
 import type { Context } from "../../src/domain/context.js";
 import { createAccount, createRealm } from "../../src/domain/directory.js";
 import { regenerateApiKey } from "../../src/domain/key-lifecycle.js";
-import { verifyApiKey } from "../../src/domain/verify-api-key.js";
-import { ZulipError } from "../../src/errors.js";
 import { generateSecrets } from "../../src/secrets.js";
 import { syncKeyCache } from "../../src/store/cache-sync.js";
 import { openDatabase } from "../../src/store/database.js";
 import { freshPostgresUrl, testConfig } from "../helper.js";
+import { eventually as eventuallyOutcome, keyOutcome as outcomeOf } from "./key-outcome.js";
 
 const quiet = { warn() {}, error() {} };
 
-async function keyOutcome(ctx: Context, apiKey: string): Promise<string> {
-  try {
-    await verifyApiKey(ctx, { role: "ann@example.com", apiKey, subdomain: "" });
-    return "ok";
-  } catch (err) {
-    if (err instanceof ZulipError) return err.message;
-    throw err;
-  }
-}
-
-/** Polls until `ctx` gives `expected` for the key; bounded in count. */
-async function eventually(ctx: Context, apiKey: string, expected: string): Promise<string> {
-  let outcome = "";
-  for (let i = 0; i < 200; i++) {
-    outcome = await keyOutcome(ctx, apiKey);
-    if (outcome === expected) break;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return outcome;
-}
+const ROLE_EMAIL = "ann@example.com";
+const keyOutcome = (ctx: Context, apiKey: string) => outcomeOf(ctx, apiKey, ROLE_EMAIL);
+const eventually = (ctx: Context, apiKey: string, expected: string) => eventuallyOutcome(ctx, apiKey, ROLE_EMAIL, expected);
 
 test("a key regenerated on one node is refused on another that had it cached (PostgreSQL)", async (t) => {
   const pg = await freshPostgresUrl();
