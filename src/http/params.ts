@@ -8,7 +8,8 @@ import { missingArgument } from "../errors.js";
 
 type Bag = Record<string, unknown>;
 
-function lastString(value: unknown): string | undefined {
+/** A parsed form or query value: a string, or the last string of a repeated name. */
+export function lastString(value: unknown): string | undefined {
   if (typeof value === "string") return value;
   // Repeated names: Django's QueryDict.get returns the last value.
   if (Array.isArray(value)) {
@@ -17,7 +18,8 @@ function lastString(value: unknown): string | undefined {
   return undefined;
 }
 
-function bag(value: unknown): Bag | null {
+/** The parsed body or query as a record; null when there is none (or a raw buffer). */
+export function bag(value: unknown): Bag | null {
   return typeof value === "object" && value !== null && !Buffer.isBuffer(value) ? (value as Bag) : null;
 }
 

@@ -34,7 +34,7 @@ import { endSession, resolveSession, SESSION_AGE_MS, startSession } from "../dom
 import { zuliprcDataUrl, zuliprcFor } from "../domain/zuliprc.js";
 import { MESSAGES, ZulipError } from "../errors.js";
 import { registerEndpoint } from "../http/endpoint.js";
-import { readParam } from "../http/params.js";
+import { bag, lastString, readParam } from "../http/params.js";
 import { recordRateDecision } from "../http/plugins/rate-limits.js";
 import { loginSource } from "../http/request-info.js";
 import { registerBotRoutes } from "../http/routes/bots.js";
@@ -93,21 +93,13 @@ const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
 const OTP_BOTH = "Can't use both mobile_flow_otp and desktop_flow_otp together.";
 
-/** A parsed form or query value: a string, or the last of a repeated name (as Django reads it). */
-function lastString(value: unknown): string | undefined {
-  const last = Array.isArray(value) ? value[value.length - 1] : value;
-  return typeof last === "string" ? last : undefined;
-}
-
 /** A form field from the body (never the query string: secrets do not belong in URLs). */
 function field(request: FastifyRequest, name: string): string | undefined {
-  const body = request.body;
-  if (typeof body !== "object" || body === null || Buffer.isBuffer(body)) return undefined;
-  return lastString((body as Record<string, unknown>)[name]);
+  return lastString(bag(request.body)?.[name]);
 }
 
 function queryValue(request: FastifyRequest, name: string): string | undefined {
-  return lastString((request.query as Record<string, unknown> | undefined)?.[name]);
+  return lastString(bag(request.query)?.[name]);
 }
 
 /** "Try again in N seconds." for a 429. */
