@@ -4,12 +4,18 @@ import type { ChangeSource } from "../domain/audit.js";
 import { readParam } from "./params.js";
 
 const MAX_CLIENT_LENGTH = 255;
-const USER_AGENT_NAME = /^([^/ ]*[^0-9/(]*)/;
+// Zulip's `parse_user_agent`: name, optional `/version`, then anything after a space or slash.
+const USER_AGENT = /^([^/ ]*[^0-9/(]*)(\/([^/ ]*))?([ /].*)?$/;
+
+/** The name group of Zulip's `parse_user_agent`, or null when the User-Agent does not parse. */
+export function userAgentName(userAgent: string): string | null {
+  return USER_AGENT.exec(userAgent)?.[1] ?? null;
+}
 
 /** The product name at the start of a User-Agent: `ZulipMobile/27.1 (iOS)` → `ZulipMobile`. */
 export function clientFromUserAgent(userAgent: string | undefined): string {
   if (userAgent === undefined || userAgent.trim() === "") return "Unspecified";
-  const name = (USER_AGENT_NAME.exec(userAgent)?.[1] ?? "").trim();
+  const name = (userAgentName(userAgent) ?? "").trim();
   return name === "" ? "Unspecified" : name;
 }
 

@@ -7,17 +7,14 @@ import type { Realm } from "../../domain/model.js";
 import { realmIconUrl, renderDescription } from "../../domain/presentation.js";
 import { realmUrl } from "../../domain/realm-host.js";
 import { ZulipError } from "../../errors.js";
+import { userAgentName } from "../client-name.js";
 import { registerEndpoint } from "../endpoint.js";
 
 /** Zulip's backend names, in `AUTH_BACKEND_NAME_MAP` order (lower-cased on the wire). */
 const EXTERNAL_BACKENDS = ["remoteuser", "github", "azuread", "gitlab", "google", "apple", "saml", "openid connect"];
 
-// Zulip's `parse_user_agent` name group.
-const USER_AGENT_NAME = /^([^/ ]*[^0-9/(]*)(\/([^/ ]*))?([ /].*)?$/;
-
 function isIncompatible(userAgent: string | undefined): boolean {
-  const m = USER_AGENT_NAME.exec(userAgent ?? "Missing User-Agent");
-  return m?.[1] === "ZulipInvalid";
+  return userAgentName(userAgent ?? "Missing User-Agent") === "ZulipInvalid";
 }
 
 const bool = { type: "boolean" };
