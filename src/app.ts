@@ -115,6 +115,7 @@ export async function buildApp({ config, ctx, logger = false }: BuildAppOptions)
 
   const hosts = new HostResolver(config);
   app.decorateRequest("principal", null);
+  app.decorateRequest("apiKeyDigest", null);
   app.decorateRequest("processedParams", null);
   // Read from the Host header when asked (the resolver memoizes hosts), so that requests pay
   // for no hook. The request id goes out with every answer: see src/http/endpoint.ts and the

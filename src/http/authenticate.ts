@@ -58,6 +58,7 @@ export function makeRestAuthenticator(ctx: Context): (request: FastifyRequest) =
   const describe = (request: FastifyRequest) => ({ ip: request.ip, client: clientName(request) });
   const admitted = (request: FastifyRequest, principal: Principal, digest: string): void | Promise<void> => {
     request.principal = principal;
+    request.apiKeyDigest = digest;
     // A map lookup and a time comparison; the write, at most once a minute, is not waited for.
     if (keyUse !== null) keyUse.note(digest, principal.user.id, request, describe);
     return applyLimit(request, ctx.limits.user, principal.rateKey);

@@ -8,9 +8,7 @@ import type { Context } from "../../domain/context.js";
 import type { Principal } from "../../domain/key-cache.js";
 import { regenerateApiKey } from "../../domain/key-lifecycle.js";
 import { addPushToken, type PushKind, removePushToken, requireHuman } from "../../domain/push-devices.js";
-import { pythonStrip } from "../../domain/python-text.js";
 import { MESSAGES, unauthorizedBasic, ZulipError } from "../../errors.js";
-import { parseBasicCredentials } from "../basic-credentials.js";
 import { changeSource } from "../client-name.js";
 import { registerEndpoint } from "../endpoint.js";
 import { requireParam } from "../params.js";
@@ -32,12 +30,11 @@ export function registerKeyLifecycle(app: FastifyInstance, ctx: Context, authent
       handler: async (request) => {
         const { user } = request.principal as Principal;
         // The key that authenticated this request: it is replaced only if it is still current.
-        const { apiKey } = parseBasicCredentials(request.headers.authorization as string);
         const key = await regenerateApiKey(ctx, {
           user,
           acting: user,
           source: changeSource(request),
-          expectedDigest: ctx.vault.digest(pythonStrip(apiKey)),
+          expectedDigest: request.apiKeyDigest as string,
         });
         // Another regeneration replaced this key after it was checked: it is no longer valid.
         if (key === null) throw unauthorizedBasic(MESSAGES.invalidApiKey);
