@@ -4,7 +4,14 @@ import { execFileSync } from "node:child_process";
 
 const out = execFileSync(
   process.execPath,
-  ["node_modules/dependency-cruiser/bin/dependency-cruise.mjs", "src", "--config", ".dependency-cruiser.cjs", "--output-type", "json"],
+  [
+    "node_modules/dependency-cruiser/bin/dependency-cruise.mjs",
+    "src",
+    "--config",
+    ".dependency-cruiser.cjs",
+    "--output-type",
+    "json",
+  ],
   { encoding: "utf8", maxBuffer: 64 * 1024 * 1024, stdio: ["ignore", "pipe", "ignore"] },
 );
 const { modules, summary } = JSON.parse(out);
@@ -33,4 +40,5 @@ for (const [key, count] of [...edges].filter(([k]) => k.split(" → ")[0] !== k.
 console.log("\nmost imported modules");
 for (const [path, count] of [...fanIn].sort((a, b) => b[1] - a[1]).slice(0, 8)) console.log(`  ${path}: ${count}`);
 console.log(`\nrule violations: ${summary.violations.length}`);
-for (const v of summary.violations) console.log(`  ${v.rule.name}: ${v.from} → ${v.to}${v.cycle ? ` (cycle ${v.cycle.map((c) => c.name ?? c).join(" → ")})` : ""}`);
+for (const v of summary.violations)
+  console.log(`  ${v.rule.name}: ${v.from} → ${v.to}${v.cycle ? ` (cycle ${v.cycle.map((c) => c.name ?? c).join(" → ")})` : ""}`);

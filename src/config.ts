@@ -5,6 +5,7 @@
 import { availableParallelism } from "node:os";
 import { type LdapConfig, parseLdapConfig } from "./auth/ldap-config.js";
 import { parseRateRules, type RateRule } from "./domain/rate-rules.js";
+import { ConfigError, type Env, readBool, readInt, readString } from "./env.js";
 import { parseTrustedProxies } from "./http/client-address.js";
 
 export type Mode = "development" | "production";
@@ -77,45 +78,10 @@ export interface Config {
   email: EmailConfig;
 }
 
-export class ConfigError extends Error {
-  constructor(
-    readonly variable: string,
-    problem: string,
-  ) {
-    super(`${variable}: ${problem}`);
-    this.name = "ConfigError";
-  }
-}
-
 /** Zulip's production Argon2id parameters (Django's defaults, §4.2). */
 export const ZULIP_ARGON2: Argon2Params = { memoryCost: 102400, timeCost: 2, parallelism: 8 };
 /** OWASP's floor for Argon2id; configuration below it is refused. */
 export const OWASP_ARGON2_FLOOR: Argon2Params = { memoryCost: 19456, timeCost: 2, parallelism: 1 };
-
-type Env = Record<string, string | undefined>;
-
-function readInt(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === "") return fallback;
-  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(name, `expected an integer, got ${JSON.stringify(raw)}`);
-  const value = Number(raw.trim());
-  if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
-  return value;
-}
-
-function readBool(env: Env, name: string, fallback: boolean): boolean {
-  const raw = env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const v = raw.trim().toLowerCase();
-  if (["1", "true", "yes", "on"].includes(v)) return true;
-  if (["0", "false", "no", "off"].includes(v)) return false;
-  throw new ConfigError(name, `expected true or false, got ${JSON.stringify(raw)}`);
-}
-
-function readString(env: Env, name: string, fallback: string): string {
-  const raw = env[name];
-  return raw === undefined || raw.trim() === "" ? fallback : raw.trim();
-}
 
 function readRateRules(env: Env, name: string, fallback: string): RateRule[] {
   try {

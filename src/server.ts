@@ -5,10 +5,11 @@
 import type { FastifyInstance } from "fastify";
 import type { Redis } from "ioredis";
 import { buildApp, loggerOptions } from "./app.js";
-import { type Config, ConfigError } from "./config.js";
+import type { Config } from "./config.js";
 import { createContext } from "./context.js";
 import type { Context } from "./domain/context.js";
 import { realmUrl } from "./domain/realm-host.js";
+import { ConfigError } from "./env.js";
 import { loadOrCreateSecrets } from "./secrets.js";
 import { DEMO_PASSWORD, DEMO_USERS, seedDemo } from "./seed.js";
 import { syncKeyCache } from "./store/cache-sync.js";

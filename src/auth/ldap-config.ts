@@ -5,7 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { FilterParser } from "ldapts";
-import { ConfigError } from "../config.js";
+import { ConfigError, type Env, readRaw as read, readBool, readInt } from "../env.js";
 
 export interface LdapConfig {
   /** Tried in order; the next one only when a server cannot be reached. */
@@ -39,31 +39,8 @@ export interface LdapConfig {
   timeoutMs: number;
 }
 
-type Env = Record<string, string | undefined>;
-
 const ATTRIBUTE = /^[A-Za-z][A-Za-z0-9-]*$/;
 const DOMAIN = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/;
-
-function read(env: Env, name: string): string {
-  return (env[name] ?? "").trim();
-}
-
-function readFlag(env: Env, name: string): boolean {
-  const v = read(env, name).toLowerCase();
-  if (v === "") return false;
-  if (["1", "true", "yes", "on"].includes(v)) return true;
-  if (["0", "false", "no", "off"].includes(v)) return false;
-  throw new ConfigError(name, `expected true or false, got ${JSON.stringify(env[name])}`);
-}
-
-function readMs(env: Env, name: string, fallback: number): number {
-  const raw = read(env, name);
-  if (raw === "") return fallback;
-  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `expected a number of milliseconds, got ${JSON.stringify(raw)}`);
-  const value = Number(raw);
-  if (value < 1 || value > 600_000) throw new ConfigError(name, `must be between 1 and 600000 milliseconds, got ${value}`);
-  return value;
-}
 
 function readAttribute(env: Env, name: string, fallback: string | null): string | null {
   const value = read(env, name);
@@ -119,7 +96,7 @@ export function parseLdapConfig(env: Env): LdapConfig | null {
     return null;
   }
   const serverUris = parseServerUris(serverRaw);
-  const startTls = readFlag(env, "LATCHKEY_LDAP_START_TLS");
+  const startTls = readBool(env, "LATCHKEY_LDAP_START_TLS", false);
   if (startTls && serverUris.some((u) => u.startsWith("ldaps:"))) {
     throw new ConfigError("LATCHKEY_LDAP_START_TLS", "use either ldaps:// URLs or StartTLS over ldap://, not both");
   }
@@ -184,8 +161,8 @@ export function parseLdapConfig(env: Env): LdapConfig | null {
     throw new ConfigError("LATCHKEY_LDAP_DEACTIVATED_VALUES", "is set but LATCHKEY_LDAP_DEACTIVATED_ATTR is not");
   }
 
-  const connectTimeoutMs = readMs(env, "LATCHKEY_LDAP_CONNECT_TIMEOUT_MS", 5000);
-  const timeoutMs = readMs(env, "LATCHKEY_LDAP_TIMEOUT_MS", 10000);
+  const connectTimeoutMs = readInt(env, "LATCHKEY_LDAP_CONNECT_TIMEOUT_MS", 5000, 1, 600_000, "milliseconds");
+  const timeoutMs = readInt(env, "LATCHKEY_LDAP_TIMEOUT_MS", 10000, 1, 600_000, "milliseconds");
   return {
     serverUris,
     startTls,

@@ -3,7 +3,7 @@
  * accounts in the configured database.
  */
 import { Command, InvalidArgumentError, Option } from "commander";
-import { ConfigError, loadConfig, type Mode } from "../config.js";
+import { loadConfig, type Mode } from "../config.js";
 import { createContext } from "../context.js";
 import { CLI_SOURCE } from "../domain/audit.js";
 import { changeActivation } from "../domain/bots.js";
@@ -22,6 +22,7 @@ import { setRealmLdapAutoCreate } from "../domain/ldap-login.js";
 import { ROLE, ROLE_NAMES, type RoleName } from "../domain/model.js";
 import { passwordProblem } from "../domain/password-policy.js";
 import { realmUrl } from "../domain/realm-host.js";
+import { ConfigError } from "../env.js";
 import { loadOrCreateSecrets, SecretsError } from "../secrets.js";
 import { closeOnSignals, startServer } from "../server.js";
 import { syncKeyCache } from "../store/cache-sync.js";

@@ -6,8 +6,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { LightMyRequestResponse } from "fastify";
-import { ConfigError } from "../../src/config.js";
 import { limitPasswordResetEmail } from "../../src/domain/password-reset-throttle.js";
+import { ConfigError } from "../../src/env.js";
 import { ZulipError } from "../../src/errors.js";
 import { addressRateKey } from "../../src/http/client-address.js";
 import { basic, form, json, makeTestServer, PASSWORD, type TestServer, testConfig } from "../helper.js";

@@ -1,0 +1,46 @@
+/**
+ * Reading settings from the environment: the readers every `LATCHKEY_*` variable goes through,
+ * and the one error a bad value raises, naming the variable. `src/config.ts` and
+ * `src/auth/ldap-config.ts` both build on these.
+ */
+
+export type Env = Record<string, string | undefined>;
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    problem: string,
+  ) {
+    super(`${variable}: ${problem}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** The value with surrounding space removed; "" when unset. */
+export function readRaw(env: Env, name: string): string {
+  return (env[name] ?? "").trim();
+}
+
+export function readString(env: Env, name: string, fallback: string): string {
+  const raw = readRaw(env, name);
+  return raw === "" ? fallback : raw;
+}
+
+export function readInt(env: Env, name: string, fallback: number, min: number, max: number, unit = ""): number {
+  const raw = readRaw(env, name);
+  if (raw === "") return fallback;
+  const what = unit === "" ? "an integer" : `a number of ${unit}`;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `expected ${what}, got ${JSON.stringify(raw)}`);
+  const value = Number(raw);
+  const suffix = unit === "" ? "" : ` ${unit}`;
+  if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max}${suffix}, got ${value}`);
+  return value;
+}
+
+export function readBool(env: Env, name: string, fallback: boolean): boolean {
+  const v = readRaw(env, name).toLowerCase();
+  if (v === "") return fallback;
+  if (["1", "true", "yes", "on"].includes(v)) return true;
+  if (["0", "false", "no", "off"].includes(v)) return false;
+  throw new ConfigError(name, `expected true or false, got ${JSON.stringify(env[name])}`);
+}
