@@ -1,7 +1,7 @@
 /** Wires the rules to their real parts: database, hasher, secrets, cache, throttles. */
 import type { Redis } from "ioredis";
 import { createLdapBackend } from "./auth/ldap-directory.js";
-import { Argon2Hasher, type PasswordHasher } from "./auth/password-hasher.js";
+import { Argon2Hasher } from "./auth/password-hasher.js";
 import type { Config } from "./config.js";
 import { KeyVault } from "./domain/api-key.js";
 import type { Context, ExternalPasswordBackend } from "./domain/context.js";
@@ -10,6 +10,7 @@ import { KeyUseTracker } from "./domain/key-use.js";
 import { notifyNewLogin } from "./domain/login-notification.js";
 import type { Mailer } from "./domain/mailer.js";
 import { type Clock, systemClock } from "./domain/model.js";
+import type { PasswordHasher } from "./domain/ports.js";
 import { FailClosedLimiter, FallbackLimiter } from "./domain/rate-limit-policies.js";
 import { MemoryRateLimiter, type RateLimiter } from "./domain/rate-limiter.js";
 import { realmUrl } from "./domain/realm-host.js";

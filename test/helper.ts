@@ -8,13 +8,14 @@ import { join } from "node:path";
 import type { FastifyInstance, LightMyRequestResponse } from "fastify";
 import pg from "pg";
 import { buildApp } from "../src/app.js";
-import { Argon2Hasher, type PasswordHasher, type VerifyResult } from "../src/auth/password-hasher.js";
+import { Argon2Hasher } from "../src/auth/password-hasher.js";
 import { type Config, loadConfig, type Mode } from "../src/config.js";
 import { createContext } from "../src/context.js";
 import type { Context } from "../src/domain/context.js";
 import { createAccount, createRealm } from "../src/domain/directory.js";
 import { MemoryMailer } from "../src/domain/mailer.js";
 import { type Clock, type Realm, ROLE, type User } from "../src/domain/model.js";
+import type { PasswordHasher, VerifyResult } from "../src/domain/ports.js";
 import { generateSecrets } from "../src/secrets.js";
 import { type DatabaseHandle, openDatabase } from "../src/store/database.js";
 

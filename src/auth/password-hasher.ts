@@ -10,34 +10,13 @@ import { promisify } from "node:util";
 import pLimit, { type LimitFunction } from "p-limit";
 import type { Argon2Params } from "../config.js";
 import { constantTimeEqual } from "../domain/constant-time.js";
+import type { PasswordHasher, VerifyResult } from "../domain/ports.js";
 import { HashPool } from "./hash-pool.js";
 
 const pbkdf2Async = promisify(pbkdf2);
 
-/** Django's cap on a password's length (bytes) before it is hashed (security.md). */
-export const MAX_PASSWORD_BYTES = 4096;
-
 /** @node-rs/argon2's `Algorithm.Argon2id`. */
 const ARGON2ID = 2;
-
-export interface VerifyResult {
-  ok: boolean;
-  /** True when the password matched but the stored hash uses an outdated format or parameters. */
-  needsRehash: boolean;
-  /** True when the stored hash was in one of Django's formats (a legacy import). */
-  legacy: boolean;
-}
-
-/** What the domain needs from a password hasher. */
-export interface PasswordHasher {
-  hash(password: string): Promise<string>;
-  verify(stored: string, password: string): Promise<VerifyResult>;
-  /**
-   * Burns the same work as a real verification against a fixed hash. Called when there is no
-   * account (or no usable password) so that timing does not reveal which accounts exist.
-   */
-  verifyDummy(password: string): Promise<void>;
-}
 
 const FAIL: VerifyResult = { ok: false, needsRehash: false, legacy: false };
 
@@ -163,9 +142,4 @@ export async function verifyDjangoPbkdf2(stored: string, password: string): Prom
 export async function makeDjangoPbkdf2(password: string, salt: string, iterations: number): Promise<string> {
   const derived = await pbkdf2Async(password, salt, iterations, 32, "sha256");
   return `pbkdf2_sha256$${iterations}$${salt}$${derived.toString("base64")}`;
-}
-
-/** True when a password is too long to hash (a denial-of-service guard, not a policy). */
-export function isOversizedPassword(password: string): boolean {
-  return Buffer.byteLength(password, "utf8") > MAX_PASSWORD_BYTES;
 }

@@ -1,11 +1,11 @@
 /** Everything the rules need, passed explicitly: stores, hasher, secrets, cache, limits, time. */
-import type { PasswordHasher } from "../auth/password-hasher.js";
+
 import type { KeyVault } from "./api-key.js";
 import type { KeyCache } from "./key-cache.js";
 import type { KeyUseTracker } from "./key-use.js";
 import type { Mailer } from "./mailer.js";
 import type { Clock, Realm, User } from "./model.js";
-import type { Stores } from "./ports.js";
+import type { PasswordHasher, Stores } from "./ports.js";
 import type { Limit, RateLimiter } from "./rate-limiter.js";
 import type { RateRule } from "./rate-rules.js";
 

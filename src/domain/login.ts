@@ -1,11 +1,12 @@
 /**
  * Logging in with a username and password (§1 steps 5–6, §4.1), throttled per username (§4.5).
  */
-import { isOversizedPassword, type PasswordHasher, type VerifyResult } from "../auth/password-hasher.js";
+
 import { authenticationFailed, MESSAGES, rateLimited, serviceUnavailable, ZulipError } from "../errors.js";
 import type { AuthFlag, Context, PasswordAttempt } from "./context.js";
 import type { Realm, User } from "./model.js";
-import { passwordProblem } from "./password-policy.js";
+import { isOversizedPassword, passwordProblem } from "./password-policy.js";
+import type { PasswordHasher, VerifyResult } from "./ports.js";
 import type { RateDecision } from "./rate-limiter.js";
 
 export function ldapEnabled(ctx: Context, realm: Realm): boolean {

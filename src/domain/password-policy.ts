@@ -31,3 +31,11 @@ export function passwordProblem(password: string): string | null {
   if (estimateGuesses(password) < PASSWORD_MIN_GUESSES) return "The password is too weak.";
   return null;
 }
+
+/** Django's cap on a password's length (bytes) before it is hashed (security.md). */
+export const MAX_PASSWORD_BYTES = 4096;
+
+/** True when a password is too long to hash (a denial-of-service guard, not a policy). */
+export function isOversizedPassword(password: string): boolean {
+  return Buffer.byteLength(password, "utf8") > MAX_PASSWORD_BYTES;
+}

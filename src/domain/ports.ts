@@ -1,4 +1,7 @@
-/** The small storage ports the rules depend on; `src/store/` implements them. */
+/**
+ * The small ports the rules depend on: storage (`src/store/` implements it) and password
+ * hashing (`src/auth/`).
+ */
 import type { SealedKey } from "./api-key.js";
 import type { AuthMethods, Realm, User } from "./model.js";
 import type { OneTimeTokenStore, SessionStore } from "./web-ports.js";
@@ -155,4 +158,23 @@ export interface Stores {
 /** Thrown by a store when a unique constraint would be broken. */
 export class DuplicateError extends Error {
   override name = "DuplicateError";
+}
+
+export interface VerifyResult {
+  ok: boolean;
+  /** True when the password matched but the stored hash uses an outdated format or parameters. */
+  needsRehash: boolean;
+  /** True when the stored hash was in one of Django's formats (a legacy import). */
+  legacy: boolean;
+}
+
+/** What the rules need from a password hasher; `src/auth/password-hasher.ts` implements it with Argon2id. */
+export interface PasswordHasher {
+  hash(password: string): Promise<string>;
+  verify(stored: string, password: string): Promise<VerifyResult>;
+  /**
+   * Burns the same work as a real verification against a fixed hash. Called when there is no
+   * account (or no usable password) so that timing does not reveal which accounts exist.
+   */
+  verifyDummy(password: string): Promise<void>;
 }

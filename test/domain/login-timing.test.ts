@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { LightMyRequestResponse } from "fastify";
-import { Argon2Hasher, MAX_PASSWORD_BYTES } from "../../src/auth/password-hasher.js";
+import { Argon2Hasher } from "../../src/auth/password-hasher.js";
 import type { AuthFlag, Context, ExternalPasswordBackend, PasswordAttempt } from "../../src/domain/context.js";
 import {
   createAccount,
@@ -16,6 +16,7 @@ import {
   setRealmDeactivated,
 } from "../../src/domain/directory.js";
 import { BOT_TYPE, ROLE, type User } from "../../src/domain/model.js";
+import { MAX_PASSWORD_BYTES } from "../../src/domain/password-policy.js";
 import { FAST_ARGON2, form, makeTestServer, PASSWORD, type TestServer } from "../helper.js";
 import { InjectBrowser, pageError } from "../web/web-helper.js";
 
