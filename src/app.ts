@@ -7,8 +7,6 @@ import { SerializerSelector } from "@fastify/fast-json-stringify-compiler";
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from "fastify";
 import type { Config } from "./config.js";
 import type { Context } from "./domain/context.js";
-import type { Realm } from "./domain/model.js";
-import { HostResolver, realmUrl } from "./domain/realm-host.js";
 import { makeRestAuthenticator } from "./http/authenticate.js";
 import { registerBodyParsers } from "./http/plugins/body-parsers.js";
 import { registerErrorEnvelope, sendFrameworkError } from "./http/plugins/error-envelope.js";
@@ -113,7 +111,6 @@ export async function buildApp({ config, ctx, logger = false }: BuildAppOptions)
   });
   newlineSerializers(app);
 
-  const hosts = new HostResolver(config);
   app.decorateRequest("principal", null);
   app.decorateRequest("apiKeyDigest", null);
   app.decorateRequest("processedParams", null);
@@ -122,7 +119,7 @@ export async function buildApp({ config, ctx, logger = false }: BuildAppOptions)
   // error envelope.
   app.decorateRequest("subdomain", {
     getter(this: FastifyRequest) {
-      return hosts.subdomainOf(this.headers.host);
+      return ctx.site.subdomainOf(this.headers.host);
     },
   });
 
@@ -131,14 +128,13 @@ export async function buildApp({ config, ctx, logger = false }: BuildAppOptions)
   await registerBodyParsers(app, config.bodyLimit);
   registerRateLimits(app, ctx);
 
-  const realmUrlOf = (realm: Realm) => realmUrl(config.externalScheme, config.externalHost, realm.subdomain, config.realmHosts);
   registerFetchApiKey(app, ctx);
   registerServerSettings(app, ctx, config);
   registerUsersMe(app, config, authenticate);
   registerKeyLifecycle(app, ctx, authenticate);
   registerBotRoutes(app, { ctx, config, prefix: "/api/v1", authenticate });
   registerLastUse(app, ctx, authenticate);
-  if (config.mode === "development") registerDevLogin(app, ctx, realmUrlOf, config.externalScheme === "https");
+  if (config.mode === "development") registerDevLogin(app, ctx);
   await registerWeb(app, { ctx, config, restAuth: authenticate });
 
   return app;

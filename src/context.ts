@@ -13,7 +13,7 @@ import { type Clock, systemClock } from "./domain/model.js";
 import type { PasswordHasher } from "./domain/ports.js";
 import { FailClosedLimiter, FallbackLimiter } from "./domain/rate-limit-policies.js";
 import { MemoryRateLimiter, type RateLimiter } from "./domain/rate-limiter.js";
-import { realmUrl } from "./domain/realm-host.js";
+import { Site } from "./domain/site.js";
 import { MESSAGES } from "./errors.js";
 import { createMailer } from "./mail/nodemailer-mailer.js";
 import type { Secrets } from "./secrets.js";
@@ -55,12 +55,14 @@ export function createContext(options: ContextOptions): Context {
     return shared ? new FallbackLimiter(shared, memory, clock, log) : memory;
   };
   const stores = createStores(options.database.db);
+  const site = new Site(config);
   const loginEmails = {
     sendLoginEmails: config.email.sendLoginEmails,
-    realmUrl: (realm: { subdomain: string }) => realmUrl(config.externalScheme, config.externalHost, realm.subdomain),
+    realmUrl: (realm: { subdomain: string }) => site.urlOf(realm.subdomain),
   };
   const ctx: Context = {
     stores,
+    site,
     hasher: options.hasher ?? new Argon2Hasher(config.argon2, config.hashConcurrency, config.hashNice),
     vault: new KeyVault(options.secrets.hmacPepper, options.secrets.keySealingKey),
     keyCache: new KeyCache(config.keyCacheSize),

@@ -8,7 +8,6 @@ import { buildApp, loggerOptions } from "./app.js";
 import type { Config } from "./config.js";
 import { createContext } from "./context.js";
 import type { Context } from "./domain/context.js";
-import { realmUrl } from "./domain/realm-host.js";
 import { ConfigError } from "./env.js";
 import { loadOrCreateSecrets } from "./secrets.js";
 import { DEMO_PASSWORD, DEMO_USERS, seedDemo } from "./seed.js";
@@ -79,7 +78,7 @@ export async function startServer(config: Config, out: (line: string) => void = 
   }
   const address = app.server.address();
   const port = typeof address === "object" && address !== null ? address.port : config.port;
-  const url = realmUrl(config.externalScheme, config.externalHost, "");
+  const url = (ctx as Context).site.rootUrl;
   if (config.mode === "development") {
     out(`Latchkey (development) listening on http://${config.host}:${port} — organization at ${url}`);
     out(`Log in with any of these (password ${JSON.stringify(DEMO_PASSWORD)}):`);

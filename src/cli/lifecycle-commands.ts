@@ -1,13 +1,12 @@
 /** `latchkey zuliprc` and `latchkey audit list`: key lifecycle commands for administrators. */
 import { type Command, InvalidArgumentError, type Option } from "commander";
-import { loadConfig, type Mode } from "../config.js";
 import { auditEventName } from "../domain/audit.js";
 import type { Context } from "../domain/context.js";
 import { requireRealm, requireUser } from "../domain/directory.js";
 import { zuliprcFor } from "../domain/zuliprc.js";
 
 export interface LifecycleCommandOptions {
-  withContext: <T>(options: { dev?: boolean }, work: (ctx: Context, mode: Mode) => Promise<T>) => Promise<T>;
+  withContext: <T>(options: { dev?: boolean }, work: (ctx: Context) => Promise<T>) => Promise<T>;
   devOption: Option;
   realmOption: Option;
   out?: (line: string) => void;
@@ -31,10 +30,10 @@ export function registerLifecycleCommands(program: Command, options: LifecycleCo
     .addOption(realmOption)
     .addOption(devOption)
     .action(async (email: string, opts) =>
-      withContext(opts, async (ctx, mode) => {
+      withContext(opts, async (ctx) => {
         const user = await requireUser(ctx, await requireRealm(ctx, opts.realm), email);
         // The file ends with its own newline.
-        out((await zuliprcFor(ctx, loadConfig(mode), user)).replace(/\n$/, ""));
+        out((await zuliprcFor(ctx, user)).replace(/\n$/, ""));
       }),
     );
 

@@ -21,7 +21,6 @@ import {
 import { setRealmLdapAutoCreate } from "../domain/ldap-login.js";
 import { ROLE, ROLE_NAMES, type RoleName } from "../domain/model.js";
 import { passwordProblem } from "../domain/password-policy.js";
-import { realmUrl } from "../domain/realm-host.js";
 import { ConfigError } from "../env.js";
 import { loadOrCreateSecrets, SecretsError } from "../secrets.js";
 import { closeOnSignals, startServer } from "../server.js";
@@ -43,7 +42,7 @@ function parseRole(value: string): number {
 }
 
 /** Runs an administration command against the database of the chosen mode. */
-async function withContext<T>(options: { dev?: boolean }, work: (ctx: Context, mode: Mode) => Promise<T>): Promise<T> {
+async function withContext<T>(options: { dev?: boolean }, work: (ctx: Context) => Promise<T>): Promise<T> {
   const mode: Mode = options.dev ? "development" : "production";
   const config = loadConfig(mode);
   const database = await openDatabase(config.databaseUrl);
@@ -52,7 +51,7 @@ async function withContext<T>(options: { dev?: boolean }, work: (ctx: Context, m
   const ctx = createContext({ config, database, secrets: loadOrCreateSecrets(config.secretsFile), redis });
   const sync = await syncKeyCache(database, ctx.keyCache, ctx.log, redis);
   try {
-    return await work(ctx, mode);
+    return await work(ctx);
   } finally {
     await sync.close();
     if (redis !== null) await closeRedis(redis);
@@ -124,13 +123,12 @@ export function buildCli(): Command {
     .addOption(devOption)
     .action(async (opts) =>
       withContext(opts, async (ctx) => {
-        const config = loadConfig(opts.dev ? "development" : "production");
         for (const r of await ctx.stores.realms.list()) {
           const methods = Object.entries(r.authMethods)
             .filter(([, on]) => on)
             .map(([name]) => name);
           console.log(
-            `${JSON.stringify(r.subdomain)}\t${r.name}\t${realmUrl(config.externalScheme, config.externalHost, r.subdomain, config.realmHosts)}\t${r.deactivated ? "deactivated" : "active"}\tlogin: ${methods.join(",") || "none"}`,
+            `${JSON.stringify(r.subdomain)}\t${r.name}\t${ctx.site.urlOf(r.subdomain)}\t${r.deactivated ? "deactivated" : "active"}\tlogin: ${methods.join(",") || "none"}`,
           );
         }
       }),

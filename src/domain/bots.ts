@@ -2,14 +2,13 @@
  * Bots (§8) and who may act on them (§7.2): create, list, deactivate, reactivate, show and
  * rotate their keys. Errors are Zulip's own, word for word.
  */
-import type { Config } from "../config.js";
 import { ZulipError } from "../errors.js";
 import { generateApiKey } from "./api-key.js";
 import { type ChangeSource, recordAuditEvent } from "./audit.js";
 import type { Context } from "./context.js";
 import { isValidEmail } from "./email.js";
 import { regenerateApiKey } from "./key-lifecycle.js";
-import { BOT_TYPE, isRealmAdmin, type Realm, ROLE, type User } from "./model.js";
+import { BOT_TYPE, isRealmAdmin, ROLE, type User } from "./model.js";
 import { type BotUser, DuplicateError } from "./ports.js";
 import { pythonStrip } from "./python-text.js";
 
@@ -46,14 +45,6 @@ export async function accessBotById(ctx: Context, requester: User, botId: number
   return target;
 }
 
-/** The host part of bot emails: the organization's host, without a port. */
-export function botDomain(config: Config, realm: Realm): string {
-  const root = config.externalHost.replace(/:\d+$/, "");
-  return (
-    config.realmHosts[realm.subdomain]?.replace(/:\d+$/, "") ?? (realm.subdomain === "" ? root : `${realm.subdomain}.${root}`)
-  );
-}
-
 /** Zulip's `check_full_name`. */
 export function checkFullName(raw: string): string {
   const fullName = pythonStrip(raw);
@@ -86,7 +77,6 @@ export interface CreatedBot {
 /** Zulip's `add_bot_backend`, after its parameters are parsed. */
 export async function createBot(
   ctx: Context,
-  config: Config,
   owner: User,
   spec: NewBot,
   source: ChangeSource,
@@ -99,7 +89,7 @@ export async function createBot(
   const fullName = checkFullName(spec.fullName);
   const realm = await ctx.stores.realms.findById(owner.realmId);
   if (realm === null) throw new ZulipError("No such bot");
-  const email = `${shortName}-bot@${botDomain(config, realm)}`;
+  const email = `${shortName}-bot@${ctx.site.botDomainOf(realm.subdomain)}`;
   if (spec.botType === BOT_TYPE.embedded) throw new ZulipError("Embedded bots are not enabled.");
   // The local part must make an address (the organization's host may not be a public domain),
   // and the whole must fit Zulip's email length.

@@ -8,6 +8,7 @@ import type { Clock, Realm, User } from "./model.js";
 import type { PasswordHasher, Stores } from "./ports.js";
 import type { Limit, RateLimiter } from "./rate-limiter.js";
 import type { RateRule } from "./rate-rules.js";
+import type { Site } from "./site.js";
 
 /** Where a login came from, for notifications and audit. */
 export interface LoginSource {
@@ -48,6 +49,8 @@ export type AuthFlag =
 
 export interface Context {
   stores: Stores;
+  /** Where organizations live: their hosts, URLs and bot domains. */
+  site: Site;
   hasher: PasswordHasher;
   vault: KeyVault;
   keyCache: KeyCache;

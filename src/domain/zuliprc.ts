@@ -2,10 +2,8 @@
  * The zuliprc file (spec §9): what the web app offers for download and the CLI prints, and
  * what the Python bindings, zulip-js and the terminal app read.
  */
-import type { Config } from "../config.js";
 import type { Context } from "./context.js";
 import { BOT_TYPE, type User } from "./model.js";
-import { realmUrl } from "./realm-host.js";
 
 export interface ZuliprcFields {
   /** The account's email: the real (delivery) email for people, the bot's email for bots. */
@@ -41,7 +39,7 @@ export function zuliprcDataUrl(text: string): string {
  * The zuliprc of an account: its email (the real one for people, the bot's for bots), its
  * current key, its organization's URL, and for outgoing-webhook bots the service token.
  */
-export async function zuliprcFor(ctx: Context, config: Config, user: User): Promise<string> {
+export async function zuliprcFor(ctx: Context, user: User): Promise<string> {
   const realm = await ctx.stores.realms.findById(user.realmId);
   if (realm === null) throw new Error(`user ${user.id} has no organization`);
   const sealed = await ctx.stores.users.getSealedApiKey(user.id);
@@ -54,7 +52,7 @@ export async function zuliprcFor(ctx: Context, config: Config, user: User): Prom
   return renderZuliprc({
     email: user.deliveryEmail,
     apiKey: ctx.vault.unseal(sealed),
-    site: realmUrl(config.externalScheme, config.externalHost, realm.subdomain, config.realmHosts),
+    site: ctx.site.urlOf(realm.subdomain),
     token,
   });
 }

@@ -14,7 +14,6 @@ import fastifyStatic from "@fastify/static";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Config } from "../config.js";
 import { generateApiKey } from "../domain/api-key.js";
-import { botDomain } from "../domain/bots.js";
 import type { AuthFlag, Context } from "../domain/context.js";
 import { revealApiKey } from "../domain/directory.js";
 import { isValidEmail } from "../domain/email.js";
@@ -29,7 +28,6 @@ import { isRealmAdmin, type Realm, type User } from "../domain/model.js";
 import { consumeOneTimeToken, storeOneTimeToken } from "../domain/one-time-tokens.js";
 import { encryptForDesktop, isValidOtp, mobileFlowLocation, otpEncryptApiKey } from "../domain/otp.js";
 import { completePasswordReset, RESET_LINK_INVALID, requestPasswordReset, userForResetToken } from "../domain/password-reset.js";
-import { realmUrl } from "../domain/realm-host.js";
 import { endSession, resolveSession, SESSION_AGE_MS, startSession } from "../domain/sessions.js";
 import { zuliprcDataUrl, zuliprcFor } from "../domain/zuliprc.js";
 import { MESSAGES, ZulipError } from "../errors.js";
@@ -164,8 +162,8 @@ export async function registerWeb(app: FastifyInstance, options: WebOptions): Pr
 }
 
 async function webPlugin(app: FastifyInstance, { ctx, config, restAuth }: WebOptions): Promise<void> {
-  const secure = config.externalScheme === "https";
-  const realmUrlOf = (realm: Realm) => realmUrl(config.externalScheme, config.externalHost, realm.subdomain);
+  const secure = ctx.site.secure;
+  const realmUrlOf = (realm: Realm) => ctx.site.urlOf(realm.subdomain);
   // The CSRF cookie is signed with a key of its own, derived from the session secret.
   const cookieSecret = createHmac("sha256", ctx.webSecret).update("latchkey csrf cookie").digest();
   await app.register(cookie, { secret: cookieSecret });
@@ -554,7 +552,7 @@ async function webPlugin(app: FastifyInstance, { ctx, config, restAuth }: WebOpt
         isActive: bot.isActive,
       };
       if (bot.isActive) {
-        const text = await zuliprcFor(ctx, config, bot);
+        const text = await zuliprcFor(ctx, bot);
         entry.apiKey = /^key=(.*)$/m.exec(text)?.[1] ?? "";
         entry.token = /^token=(.*)$/m.exec(text)?.[1] ?? null;
         entry.zuliprcUrl = zuliprcDataUrl(text);
@@ -569,7 +567,7 @@ async function webPlugin(app: FastifyInstance, { ctx, config, restAuth }: WebOpt
         csrfToken: reply.generateCsrf(),
         user: { fullName: who.user.fullName, email: who.user.deliveryEmail },
         site: realmUrlOf(who.realm),
-        botDomain: botDomain(config, who.realm),
+        botDomain: ctx.site.botDomainOf(who.realm.subdomain),
         bots,
         canReactivate: isRealmAdmin(who.user),
       }),

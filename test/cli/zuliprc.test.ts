@@ -81,7 +81,6 @@ test("zuliprc from the CLI works with zulip-js against a real port, for people a
   const source = { ip: "192.0.2.1", client: "test" };
   const hook = await createBot(
     ctx,
-    config,
     ann,
     {
       fullName: "Hook",
@@ -98,7 +97,7 @@ test("zuliprc from the CLI works with zulip-js against a real port, for people a
   assert.equal(printed.code, 0, printed.err);
   const site = `http://127.0.0.1:${port}`;
   assert.equal(`${printed.out}\n`, `[api]\nemail=ann@example.com\nkey=${apiKey}\nsite=${site}\n`);
-  assert.equal(`${printed.out}\n`, await zuliprcFor(ctx, config, ann));
+  assert.equal(`${printed.out}\n`, await zuliprcFor(ctx, ann));
 
   const annFile = join(dir, "ann.zuliprc");
   writeFileSync(annFile, `${printed.out}\n`);

@@ -1,8 +1,8 @@
 /**
  * A test server listening on a real port of 127.0.0.1, whose organization URL (`realm_uri`) is
- * exactly `http://127.0.0.1:PORT`, as the client harness of zulip-clients.md asks.
+ * exactly `http://127.0.0.1:PORT`, as real clients see it.
  */
-import type { AddressInfo } from "node:net";
+import { createServer } from "node:net";
 import { makeTestServer, type TestServer, type TestServerOptions } from "../helper.js";
 
 export interface RealServer extends TestServer {
@@ -11,12 +11,31 @@ export interface RealServer extends TestServer {
   url: string;
 }
 
+/** A port of 127.0.0.1 that nothing listens on right now. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once("error", reject);
+    probe.listen(0, "127.0.0.1", () => {
+      const address = probe.address();
+      const port = typeof address === "object" && address !== null ? address.port : 0;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
 export async function startRealServer(options: TestServerOptions = {}): Promise<RealServer> {
-  const server = await makeTestServer({ ...options, env: { LATCHKEY_EXTERNAL_HOST: "127.0.0.1", ...options.env } });
-  await server.app.listen({ host: "127.0.0.1", port: 0 });
-  const { port } = server.app.server.address() as AddressInfo;
-  // The port is known only now. Every host that is not a subdomain of the external host is
-  // the root organization, so only the URLs the server writes need it.
-  server.config.externalHost = `127.0.0.1:${port}`;
-  return Object.assign(server, { port, url: `http://127.0.0.1:${port}` });
+  // The organization's URL names the port, so the port is chosen before the server is built.
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const server = await makeTestServer({ ...options, env: { LATCHKEY_EXTERNAL_HOST: `127.0.0.1:${port}`, ...options.env } });
+    try {
+      await server.app.listen({ host: "127.0.0.1", port });
+      return Object.assign(server, { port, url: `http://127.0.0.1:${port}` });
+    } catch (err) {
+      await server.close();
+      // Another process took the port between the probe and the listen: try another.
+      if ((err as NodeJS.ErrnoException).code !== "EADDRINUSE" || attempt >= 5) throw err;
+    }
+  }
 }

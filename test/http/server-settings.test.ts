@@ -228,5 +228,5 @@ test("REALM_HOSTS: the configured host selects the organization, and realm_uri i
   const users = json(await server.app.inject({ method: "GET", url: "/api/v1/dev_list_users" }));
   assert.deepEqual((users.direct_users as unknown[])[1], { email: "regan@lear.example", realm_url: "http://chat.lear.example" });
   // The zuliprc the server hands out points at the same place.
-  assert.match(await zuliprcFor(server.ctx, server.config, regan.user), /^site=http:\/\/chat\.lear\.example$/m);
+  assert.match(await zuliprcFor(server.ctx, regan.user), /^site=http:\/\/chat\.lear\.example$/m);
 });

@@ -135,7 +135,6 @@ export function registerBotRoutes(app: FastifyInstance, { ctx, config, prefix, a
         const defaultAllPublicStreams = readJsonBool(request, "default_all_public_streams") ?? false;
         const { bot, apiKey } = await createBot(
           ctx,
-          config,
           owner,
           { fullName, shortName, botType, payloadUrl, interfaceType, defaultAllPublicStreams },
           changeSource(request),

@@ -7,7 +7,7 @@ import type { AuthFlag, Context } from "../../domain/context.js";
 import { revealApiKey } from "../../domain/directory.js";
 import { isValidEmail } from "../../domain/email.js";
 import { findActiveUser } from "../../domain/login.js";
-import { emailKey, isRealmAdmin, type Realm } from "../../domain/model.js";
+import { emailKey, isRealmAdmin } from "../../domain/model.js";
 import { authenticationFailed, MESSAGES, ZulipError } from "../../errors.js";
 import { startBrowserSession } from "../../web/session-cookie.js";
 import { registerEndpoint } from "../endpoint.js";
@@ -22,12 +22,7 @@ const devUser = {
   required: ["email", "realm_url"],
 };
 
-export function registerDevLogin(
-  app: FastifyInstance,
-  ctx: Context,
-  realmUrlOf: (realm: Realm) => string,
-  secureCookies: boolean,
-): void {
+export function registerDevLogin(app: FastifyInstance, ctx: Context): void {
   registerEndpoint(app, "/api/v1/dev_fetch_api_key", {
     POST: {
       typed: true,
@@ -47,7 +42,7 @@ export function registerDevLogin(
         if (user === null) throw authenticationFailed();
         const apiKey = await revealApiKey(ctx, user.id);
         // Zulip's do_login: the browser (or client) that asked is logged in to the web app too.
-        await startBrowserSession(ctx, request, reply, user, secureCookies);
+        await startBrowserSession(ctx, request, reply, user, ctx.site.secure);
         ctx.onLogin(user, realm, loginSource(request, client));
         return {
           result: "success",
@@ -82,7 +77,7 @@ export function registerDevLogin(
         );
         const entry = (u: (typeof users)[number]) => {
           const realm = realms.get(u.realmId);
-          return { email: u.deliveryEmail, realm_url: realm ? realmUrlOf(realm) : "" };
+          return { email: u.deliveryEmail, realm_url: realm ? ctx.site.urlOf(realm.subdomain) : "" };
         };
         return {
           result: "success",

@@ -5,7 +5,6 @@ import type { Context } from "../../domain/context.js";
 import { ldapEnabled, requireEmailFormatUsernames } from "../../domain/login.js";
 import type { Realm } from "../../domain/model.js";
 import { realmIconUrl, renderDescription } from "../../domain/presentation.js";
-import { realmUrl } from "../../domain/realm-host.js";
 import { ZulipError } from "../../errors.js";
 import { userAgentName } from "../client-name.js";
 import { registerEndpoint } from "../endpoint.js";
@@ -84,7 +83,7 @@ export function registerServerSettings(app: FastifyInstance, ctx: Context, confi
           if (realm === null && subdomain !== "") throw new ZulipError("Invalid subdomain");
           if (realm === null && config.rootDomainLandingPage) throw new ZulipError("Subdomain required");
           const methods = authenticationMethods(realm);
-          const url = realmUrl(config.externalScheme, config.externalHost, subdomain, config.realmHosts);
+          const url = ctx.site.urlOf(subdomain);
           const body: Record<string, unknown> = {
             result: "success",
             msg: "",
