@@ -20,6 +20,7 @@ import { registerLastUse } from "./http/routes/last-use.js";
 import { registerServerSettings } from "./http/routes/server-settings.js";
 import { registerUsersMe } from "./http/routes/users-me.js";
 import { registerWeb, sendNotFoundPage } from "./web/plugin.js";
+import { startBrowserSession } from "./web/session-cookie.js";
 
 export interface BuildAppOptions {
   config: Config;
@@ -134,7 +135,11 @@ export async function buildApp({ config, ctx, logger = false }: BuildAppOptions)
   registerKeyLifecycle(app, ctx, authenticate);
   registerBotRoutes(app, { ctx, config, prefix: "/api/v1", authenticate });
   registerLastUse(app, ctx, authenticate);
-  if (config.mode === "development") registerDevLogin(app, ctx);
+  if (config.mode === "development") {
+    registerDevLogin(app, ctx, {
+      startBrowserSession: (request, reply, user) => startBrowserSession(ctx, request, reply, user, ctx.site.secure),
+    });
+  }
   await registerWeb(app, { ctx, config, restAuth: authenticate });
 
   return app;

@@ -31,6 +31,7 @@ import { completePasswordReset, RESET_LINK_INVALID, requestPasswordReset, userFo
 import { endSession, resolveSession, SESSION_AGE_MS, startSession } from "../domain/sessions.js";
 import { zuliprcDataUrl, zuliprcFor } from "../domain/zuliprc.js";
 import { MESSAGES, ZulipError } from "../errors.js";
+import { prefersHtml } from "../http/accept.js";
 import { registerEndpoint } from "../http/endpoint.js";
 import { bag, lastString, readParam } from "../http/params.js";
 import { recordRateDecision } from "../http/plugins/rate-limits.js";
@@ -50,7 +51,7 @@ import {
   passwordResetRequestPage,
   passwordResetSentPage,
 } from "./pages.js";
-import { checkSessionAccount, makeSessionAuthenticator, NotLoggedInError, prefersHtml } from "./session-auth.js";
+import { checkSessionAccount, makeSessionAuthenticator, NotLoggedInError } from "./session-auth.js";
 import { SESSION_COOKIE, sessionCookieOptions } from "./session-cookie.js";
 
 export interface WebOptions {

@@ -18,12 +18,12 @@ import {
 import type { Context } from "../../domain/context.js";
 import type { Principal } from "../../domain/key-cache.js";
 import { BOT_TYPE } from "../../domain/model.js";
-import { avatarUrl } from "../../domain/presentation.js";
 import { ZulipError } from "../../errors.js";
 import { changeSource } from "../client-name.js";
 import { registerEndpoint } from "../endpoint.js";
 import { readJsonBool, readJsonInt, readJsonString, readJsonStringDict } from "../json-params.js";
 import { readParam, requireParam } from "../params.js";
+import { avatarUrl } from "../presentation.js";
 import { successSchema } from "../schemas.js";
 import { apiKeySchema } from "./key-lifecycle.js";
 

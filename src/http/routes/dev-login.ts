@@ -2,14 +2,13 @@
  * Development-only login (§2): `POST /api/v1/dev_fetch_api_key` and `GET /api/v1/dev_list_users`.
  * Registered only in development mode; in production they are not routed at all (JSON 404).
  */
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { AuthFlag, Context } from "../../domain/context.js";
 import { revealApiKey } from "../../domain/directory.js";
 import { isValidEmail } from "../../domain/email.js";
 import { findActiveUser } from "../../domain/login.js";
-import { emailKey, isRealmAdmin } from "../../domain/model.js";
+import { emailKey, isRealmAdmin, type User } from "../../domain/model.js";
 import { authenticationFailed, MESSAGES, ZulipError } from "../../errors.js";
-import { startBrowserSession } from "../../web/session-cookie.js";
 import { registerEndpoint } from "../endpoint.js";
 import { readParam, requireParam } from "../params.js";
 import { loginSource, requireRealmFromRequest } from "../request-info.js";
@@ -22,7 +21,15 @@ const devUser = {
   required: ["email", "realm_url"],
 };
 
-export function registerDevLogin(app: FastifyInstance, ctx: Context): void {
+export interface DevLoginOptions {
+  /**
+   * Logs the asking browser in to the web app as `user` (a session and its cookie): Zulip's
+   * `do_login`, which `dev_fetch_api_key` calls as well as returning the key.
+   */
+  startBrowserSession: (request: FastifyRequest, reply: FastifyReply, user: User) => Promise<void>;
+}
+
+export function registerDevLogin(app: FastifyInstance, ctx: Context, { startBrowserSession }: DevLoginOptions): void {
   registerEndpoint(app, "/api/v1/dev_fetch_api_key", {
     POST: {
       typed: true,
@@ -42,7 +49,7 @@ export function registerDevLogin(app: FastifyInstance, ctx: Context): void {
         if (user === null) throw authenticationFailed();
         const apiKey = await revealApiKey(ctx, user.id);
         // Zulip's do_login: the browser (or client) that asked is logged in to the web app too.
-        await startBrowserSession(ctx, request, reply, user, ctx.site.secure);
+        await startBrowserSession(request, reply, user);
         ctx.onLogin(user, realm, loginSource(request, client));
         return {
           result: "success",

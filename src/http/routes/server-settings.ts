@@ -4,10 +4,10 @@ import type { Config } from "../../config.js";
 import type { Context } from "../../domain/context.js";
 import { ldapEnabled, requireEmailFormatUsernames } from "../../domain/login.js";
 import type { Realm } from "../../domain/model.js";
-import { realmIconUrl, renderDescription } from "../../domain/presentation.js";
 import { ZulipError } from "../../errors.js";
 import { userAgentName } from "../client-name.js";
 import { registerEndpoint } from "../endpoint.js";
+import { realmIconUrl, renderDescription } from "../presentation.js";
 
 /** Zulip's backend names, in `AUTH_BACKEND_NAME_MAP` order (lower-cased on the wire). */
 const EXTERNAL_BACKENDS = ["remoteuser", "github", "azuread", "gitlab", "google", "apple", "saml", "openid connect"];

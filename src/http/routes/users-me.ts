@@ -3,9 +3,9 @@ import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { Config } from "../../config.js";
 import type { Principal } from "../../domain/key-cache.js";
 import { ROLE, type User } from "../../domain/model.js";
-import { avatarUrl, isoformat } from "../../domain/presentation.js";
 import { registerEndpoint } from "../endpoint.js";
 import { ignoredParams } from "../params.js";
+import { avatarUrl, isoformat } from "../presentation.js";
 import { successSchema } from "../schemas.js";
 
 const userProperties = {

@@ -1,6 +1,6 @@
 /** How accounts and organizations look to Zulip clients: avatars, icons, descriptions. */
 import { createHash } from "node:crypto";
-import type { Realm, User } from "./model.js";
+import type { Realm, User } from "../domain/model.js";
 
 const DEFAULT_AVATAR = "/static/images/default-avatar.png";
 
