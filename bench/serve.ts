@@ -12,7 +12,7 @@ import Fastify from "fastify";
 import { buildApp } from "../src/app.js";
 import { loadConfig } from "../src/config.js";
 import { createContext } from "../src/context.js";
-import { createAccount, createRealm } from "../src/domain/directory.js";
+import { createAccount, createRealm } from "../src/domain/accounts.js";
 import { ROLE } from "../src/domain/model.js";
 import { generateSecrets } from "../src/secrets.js";
 import { syncKeyCache } from "../src/store/cache-sync.js";

@@ -4,7 +4,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { SerializerSelector } from "@fastify/fast-json-stringify-compiler";
-import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from "fastify";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from "fastify";
 import type { Config } from "./config.js";
 import type { Context } from "./domain/context.js";
 import { makeRestAuthenticator } from "./http/authenticate.js";
@@ -19,67 +19,15 @@ import { registerKeyLifecycle } from "./http/routes/key-lifecycle.js";
 import { registerLastUse } from "./http/routes/last-use.js";
 import { registerServerSettings } from "./http/routes/server-settings.js";
 import { registerUsersMe } from "./http/routes/users-me.js";
-import { registerWeb, sendNotFoundPage } from "./web/plugin.js";
+import { registerWeb } from "./web/index.js";
+import { sendNotFoundPage } from "./web/not-found.js";
 import { startBrowserSession } from "./web/session-cookie.js";
 
 export interface BuildAppOptions {
   config: Config;
   ctx: Context;
-  /** Fastify's logger option: false for none, or pino options. */
-  logger?: FastifyServerOptions["logger"];
-}
-
-const SENSITIVE_PARAMS = new Set(["password", "api_key", "key", "token", "otp", "mobile_flow_otp", "desktop_flow_otp"]);
-
-/** A query-string name as the server will read it: percent-decoded, `+` as space, lower-cased. */
-function paramName(raw: string): string {
-  let name = raw.replace(/\+/g, " ");
-  try {
-    name = decodeURIComponent(name);
-  } catch {
-    // Malformed escapes: compare the raw text.
-  }
-  return name.trim().toLowerCase().replace(/\[\]$/, "");
-}
-
-/**
- * The request URL with secret-bearing query values masked, for logs. Names are compared as the
- * server reads them, so `pass%77ord=` is masked too; the fragment after a stray `#` is dropped.
- */
-export function redactUrl(rawUrl: string): string {
-  // The desktop app's one-time login token travels in the path (Zulip's URL).
-  const url = rawUrl.replace(/^(\/accounts\/login\/subdomain\/)[^/?#]+/i, "$1[redacted]");
-  const q = url.indexOf("?");
-  if (q === -1) return url;
-  const pairs = url
-    .slice(q + 1)
-    .split("#", 1)[0]
-    ?.split("&")
-    .map((pair) => {
-      const eq = pair.indexOf("=");
-      const name = eq === -1 ? pair : pair.slice(0, eq);
-      return SENSITIVE_PARAMS.has(paramName(name)) ? `${name}=[redacted]` : pair;
-    });
-  return `${url.slice(0, q)}?${(pairs ?? []).join("&")}`;
-}
-
-/** Default logger settings: no credentials, cookies or secret query values in any line. */
-export function loggerOptions(level: string): FastifyServerOptions["logger"] {
-  return {
-    level,
-    redact: {
-      paths: ["req.headers.authorization", "req.headers.cookie", "res.headers['set-cookie']", "*.password", "*.api_key"],
-      censor: "[redacted]",
-    },
-    serializers: {
-      req: (req: FastifyRequest) => ({
-        method: req.method,
-        url: redactUrl(req.url),
-        host: req.headers.host,
-        remoteAddress: req.ip,
-      }),
-    },
-  };
+  /** The logger (`createLogger` in src/logging.ts), the same one the context logs to; none by default. */
+  logger?: FastifyBaseLogger;
 }
 
 /** Zulip's bodies end with a newline; the schema serializers are wrapped to match. */
@@ -96,9 +44,9 @@ function newlineSerializers(app: FastifyInstance): void {
 const REQUEST_ID_PREFIX = randomBytes(6).toString("hex");
 let requestCount = 0;
 
-export async function buildApp({ config, ctx, logger = false }: BuildAppOptions): Promise<FastifyInstance> {
+export async function buildApp({ config, ctx, logger }: BuildAppOptions): Promise<FastifyInstance> {
   const app = Fastify({
-    logger,
+    ...(logger === undefined ? { logger: false } : { loggerInstance: logger }),
     bodyLimit: config.bodyLimit,
     requestIdHeader: false,
     genReqId: () => `${REQUEST_ID_PREFIX}-${(++requestCount).toString(36)}`,

@@ -4,7 +4,7 @@ import { createLdapBackend } from "./auth/ldap-directory.js";
 import { Argon2Hasher } from "./auth/password-hasher.js";
 import type { Config } from "./config.js";
 import { KeyVault } from "./domain/api-key.js";
-import type { Context, ExternalPasswordBackend } from "./domain/context.js";
+import type { Context, ExternalPasswordBackend, Log } from "./domain/context.js";
 import { KeyCache } from "./domain/key-cache.js";
 import { KeyUseTracker } from "./domain/key-use.js";
 import { notifyNewLogin } from "./domain/login-notification.js";
@@ -33,20 +33,19 @@ export interface ContextOptions {
   /** Prefix of the rate-limit keys in Redis (tests use one of their own). */
   redisPrefix?: string;
   ldap?: ExternalPasswordBackend | null;
-  log?: Context["log"];
+  /** The server's logger; nothing is logged without one. */
+  log?: Log;
   onLogin?: Context["onLogin"];
   /** Where email goes; by default SMTP or the outbox folder, as configured. */
   mailer?: Mailer;
 }
 
-const quietLog: Context["log"] = { warn() {}, error() {} };
+const quietLog: Log = { info() {}, warn() {}, error() {} };
 
 export function createContext(options: ContextOptions): Context {
   const clock = options.clock ?? systemClock;
   const { config, redis } = options;
-  // The policies log through whatever logger the context has when they fire (the server
-  // replaces it once the app exists).
-  const log = () => ctx.log;
+  const log = options.log ?? quietLog;
   const shared = redis ? new RedisRateLimiter(redis, clock, options.redisPrefix) : null;
   // Logins and reset emails fail closed without the shared store; API requests fall back to memory.
   const failClosed = (refusal: string) => (shared ? new FailClosedLimiter(shared, refusal, log) : new MemoryRateLimiter(clock));
@@ -77,9 +76,17 @@ export function createContext(options: ContextOptions): Context {
     ldap: options.ldap ?? (config.ldap === null ? null : createLdapBackend(config.ldap)),
     mailer: options.mailer ?? createMailer(config.email),
     webSecret: options.secrets.sessionSecret,
-    // Zulip's email_on_new_login, unless the caller handles logins itself.
-    onLogin: options.onLogin ?? ((user, realm, source) => notifyNewLogin(ctx, loginEmails, user, realm, source)),
-    log: options.log ?? quietLog,
+    // Zulip's email_on_new_login, unless the caller handles logins itself; every login is logged.
+    onLogin:
+      options.onLogin ??
+      ((user, realm, source) => {
+        log.info(
+          { reqId: source.requestId, userId: user.id, realm: realm.subdomain, client: source.client, ip: source.ip },
+          "api key fetched",
+        );
+        notifyNewLogin(ctx, loginEmails, user, realm, source);
+      }),
+    log,
     keyUse: config.trackKeyUse ? new KeyUseTracker(stores.keyUses, clock, log) : null,
   };
   return ctx;

@@ -104,6 +104,39 @@ export function authenticationFailed(): ZulipError {
   return new ZulipError(MESSAGES.authenticationFailed, { status: 401, code: "AUTHENTICATION_FAILED" });
 }
 
+export function userDeactivated(): ZulipError {
+  return new ZulipError(MESSAGES.userDeactivated, { status: 401, code: "USER_DEACTIVATED" });
+}
+
+export function realmDeactivated(): ZulipError {
+  return new ZulipError(MESSAGES.realmDeactivated, { status: 401, code: "REALM_DEACTIVATED" });
+}
+
+export function passwordAuthDisabled(): ZulipError {
+  return new ZulipError(MESSAGES.passwordAuthDisabled, { status: 401, code: "PASSWORD_AUTH_DISABLED" });
+}
+
+export function passwordResetRequired(): ZulipError {
+  return new ZulipError(MESSAGES.passwordResetRequired, { status: 401, code: "PASSWORD_RESET_REQUIRED" });
+}
+
+/** A key that is not 32 letters and digits, or that no account holds (§5.3's two texts). */
+export function invalidApiKey(malformed: boolean): ZulipError {
+  return new ZulipError(malformed ? MESSAGES.malformedApiKey : MESSAGES.invalidApiKey, {
+    status: 401,
+    code: "INVALID_API_KEY",
+  });
+}
+
+/** Credentials of an account that lives in another organization than the request's host. */
+export function wrongSubdomain(): ZulipError {
+  return new ZulipError(MESSAGES.wrongSubdomain);
+}
+
+export function invalidEmail(): ZulipError {
+  return new ZulipError(MESSAGES.invalidEmail);
+}
+
 export function invalidSubdomain(): ZulipError {
   return new ZulipError(MESSAGES.invalidSubdomain, { status: 404, code: "NONEXISTENT_SUBDOMAIN" });
 }
@@ -117,16 +150,42 @@ export function unauthorizedBasic(msg: string): ZulipError {
   });
 }
 
-export function rateLimited(secondsToFreedom: number): ZulipError {
-  return new ZulipError(MESSAGES.rateLimited, {
-    status: 429,
-    code: "RATE_LIMIT_HIT",
-    data: { "retry-after": secondsToFreedom },
-    headers: { "retry-after": String(secondsToFreedom) },
-  });
+/**
+ * No credentials at all on an authenticated endpoint: 401 with the challenge of the kind of
+ * endpoint (Basic under `/api`, the session under `/json`).
+ */
+export class NotLoggedInError extends ZulipError {
+  constructor(readonly challenge: typeof BASIC_CHALLENGE | typeof SESSION_CHALLENGE) {
+    super(MESSAGES.notLoggedIn, { status: 401, code: "UNAUTHORIZED", headers: { "www-authenticate": challenge } });
+    this.name = "NotLoggedInError";
+  }
+}
+
+/** 429 RATE_LIMIT_HIT, with the seconds to wait in the body and in `Retry-After`. */
+export class RateLimitError extends ZulipError {
+  constructor(readonly retryAfter: number) {
+    super(MESSAGES.rateLimited, {
+      status: 429,
+      code: "RATE_LIMIT_HIT",
+      data: { "retry-after": retryAfter },
+      headers: { "retry-after": String(retryAfter) },
+    });
+    this.name = "RateLimitError";
+  }
+}
+
+export function rateLimited(secondsToFreedom: number): RateLimitError {
+  return new RateLimitError(secondsToFreedom);
 }
 
 /** 503 SERVICE_UNAVAILABLE: a dependency that guards the action is down, so it is refused. */
-export function serviceUnavailable(msg: string): ZulipError {
-  return new ZulipError(msg, { status: 503, code: "SERVICE_UNAVAILABLE" });
+export class ServiceUnavailableError extends ZulipError {
+  constructor(msg: string, headers: Record<string, string> = {}) {
+    super(msg, { status: 503, code: "SERVICE_UNAVAILABLE", headers });
+    this.name = "ServiceUnavailableError";
+  }
+}
+
+export function serviceUnavailable(msg: string): ServiceUnavailableError {
+  return new ServiceUnavailableError(msg);
 }

@@ -1,6 +1,7 @@
 /** The development mode's demo organization, created on first start. */
+
+import { createAccount, createRealm } from "./domain/accounts.js";
 import type { Context } from "./domain/context.js";
-import { createAccount, createRealm } from "./domain/directory.js";
 import { ROLE } from "./domain/model.js";
 
 export const DEMO_PASSWORD = "abcd1234";

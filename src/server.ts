@@ -4,11 +4,12 @@
  */
 import type { FastifyInstance } from "fastify";
 import type { Redis } from "ioredis";
-import { buildApp, loggerOptions } from "./app.js";
+import { buildApp } from "./app.js";
 import type { Config } from "./config.js";
 import { createContext } from "./context.js";
 import type { Context } from "./domain/context.js";
 import { ConfigError } from "./env.js";
+import { createLogger } from "./logging.js";
 import { loadOrCreateSecrets } from "./secrets.js";
 import { DEMO_PASSWORD, DEMO_USERS, seedDemo } from "./seed.js";
 import { syncKeyCache } from "./store/cache-sync.js";
@@ -23,39 +24,21 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/**
- * Sends the rules' log lines and login records to the app's logger. Lines about a request
- * carry its id (`reqId`), as Fastify's own request lines do.
- */
-export function connectLogging(app: FastifyInstance, ctx: Context): void {
-  ctx.log = app.log;
-  // Keeps what logins already do (the new-login email) and logs them.
-  const previous = ctx.onLogin;
-  ctx.onLogin = (user, realm, source) => {
-    app.log.info(
-      { reqId: source.requestId, userId: user.id, realm: realm.subdomain, client: source.client, ip: source.ip },
-      "api key fetched",
-    );
-    previous(user, realm, source);
-  };
-}
-
 export async function startServer(config: Config, out: (line: string) => void = console.log): Promise<RunningServer> {
   const secrets = loadOrCreateSecrets(config.secretsFile);
   const database = await openDatabase(config.databaseUrl);
-  const logger = loggerOptions(config.logLevel);
-  let ctx: Context | null = null;
+  // One logger for the HTTP layer and the rules: lines about a request carry its id.
+  const logger = createLogger(config.logLevel);
+  let ctx: Context;
   let app: FastifyInstance;
   let sync: { close(): Promise<void> } | null = null;
   let redis: Redis | null = null;
   try {
-    if (config.redisUrl !== null) redis = await openRedis(config.redisUrl, () => (ctx ?? { log: console }).log);
-    const partial = createContext({ config, database, secrets, redis });
-    ctx = partial;
-    app = await buildApp({ config, ctx: partial, logger });
-    connectLogging(app, partial);
-    sync = await syncKeyCache(database, partial.keyCache, app.log, redis);
-    if (config.mode === "development" && (await seedDemo(partial))) {
+    if (config.redisUrl !== null) redis = await openRedis(config.redisUrl, logger);
+    ctx = createContext({ config, database, secrets, redis, log: logger });
+    app = await buildApp({ config, ctx, logger });
+    sync = await syncKeyCache(database, ctx.keyCache, logger, redis);
+    if (config.mode === "development" && (await seedDemo(ctx))) {
       out("Created the demo organization.");
     }
     // Slow clients must not hold sockets forever.
@@ -78,7 +61,7 @@ export async function startServer(config: Config, out: (line: string) => void = 
   }
   const address = app.server.address();
   const port = typeof address === "object" && address !== null ? address.port : config.port;
-  const url = (ctx as Context).site.rootUrl;
+  const url = ctx.site.rootUrl;
   if (config.mode === "development") {
     out(`Latchkey (development) listening on http://${config.host}:${port} — organization at ${url}`);
     out(`Log in with any of these (password ${JSON.stringify(DEMO_PASSWORD)}):`);
@@ -101,7 +84,7 @@ export async function startServer(config: Config, out: (line: string) => void = 
     })();
     return closing;
   };
-  return { app, ctx: ctx as Context, database, url, close };
+  return { app, ctx, database, url, close };
 }
 
 /** Closes the server on SIGINT/SIGTERM, letting requests in flight finish. */

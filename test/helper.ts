@@ -11,8 +11,8 @@ import { buildApp } from "../src/app.js";
 import { Argon2Hasher } from "../src/auth/password-hasher.js";
 import { type Config, loadConfig, type Mode } from "../src/config.js";
 import { createContext } from "../src/context.js";
-import type { Context } from "../src/domain/context.js";
-import { createAccount, createRealm } from "../src/domain/directory.js";
+import { createAccount, createRealm } from "../src/domain/accounts.js";
+import type { Context, Log } from "../src/domain/context.js";
 import { MemoryMailer } from "../src/domain/mailer.js";
 import { type Clock, type Realm, ROLE, type User } from "../src/domain/model.js";
 import type { PasswordHasher, VerifyResult } from "../src/domain/ports.js";
@@ -81,6 +81,8 @@ export interface TestServerOptions {
   databaseUrl?: string;
   hasher?: PasswordHasher;
   port?: number;
+  /** Where the rules log; nowhere by default. */
+  log?: Log;
 }
 
 /** Default environment for tests: the root organization at testserver. */
@@ -107,6 +109,7 @@ export async function makeTestServer(options: TestServerOptions = {}): Promise<T
     secrets: generateSecrets(),
     hasher,
     clock,
+    ...(options.log === undefined ? {} : { log: options.log }),
     // Tests that name an SMTP server or an outbox folder get the real transport.
     ...(config.email.smtp === null && options.env?.LATCHKEY_EMAIL_OUTBOX === undefined ? { mailer } : {}),
   });
@@ -128,6 +131,7 @@ export async function makeTestServer(options: TestServerOptions = {}): Promise<T
     database,
     hasher,
     clock,
+    ...(options.log === undefined ? {} : { log: options.log }),
     realm,
     iago,
     hamlet,

@@ -21,7 +21,7 @@ export interface TestRedis {
 
 export async function testRedis(): Promise<TestRedis | null> {
   const url = process.env.LATCHKEY_TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
-  const redis = await openRedis(url, () => quiet);
+  const redis = await openRedis(url, quiet);
   if (redis.status !== "ready") {
     await closeRedis(redis);
     if (process.env.CI === "true") throw new Error(`Redis is required under CI but ${url} is unreachable`);
@@ -35,7 +35,7 @@ export async function testRedis(): Promise<TestRedis | null> {
     redis,
     prefix,
     connect: async () => {
-      const other = await openRedis(url, () => quiet);
+      const other = await openRedis(url, quiet);
       others.push(other);
       return other;
     },

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { loadConfig } from "../src/config.js";
 import { createContext } from "../src/context.js";
-import { createAccount, createRealm, setAccountActive } from "../src/domain/directory.js";
+import { createAccount, createRealm, setAccountActive } from "../src/domain/accounts.js";
 import { loadOrCreateSecrets } from "../src/secrets.js";
 import { startServer } from "../src/server.js";
 import { syncKeyCache } from "../src/store/cache-sync.js";
@@ -71,7 +71,7 @@ if (redis !== null && postgres !== null) {
       assert.equal(await redis.redis.llen("latchkey:rate:api_by_user:1"), 1);
 
       // Another process on the same database and Redis, as `latchkey user deactivate` runs.
-      const cliRedis = await openRedis(redis.url, () => ({ warn() {} }));
+      const cliRedis = await openRedis(redis.url, { warn() {} });
       const cliDb = await openDatabase(postgres.url);
       const cli = createContext({
         config,

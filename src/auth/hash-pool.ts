@@ -5,44 +5,30 @@
  * an API key. The pool's size bounds how many hashes run at once; the rest wait in order.
  */
 import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-
-export interface Argon2Options {
-  algorithm: number;
-  memoryCost: number;
-  timeCost: number;
-  parallelism: number;
-  outputLen: number;
-}
-
-type Job = { op: "hash"; password: string; options: Argon2Options } | { op: "verify"; phc: string; password: string };
+import type { Argon2Options, HashAnswer, HashJob, HashWorkerData } from "./hash-worker.js";
 
 interface Pending {
-  job: Job;
+  job: HashJob;
   resolve: (value: string | boolean) => void;
   reject: (err: Error) => void;
 }
 
-// The worker is CommonJS evaluated from a string, so it needs no build step of its own.
-function workerSource(argon2Path: string, nice: number): string {
-  return `
-const { parentPort } = require("node:worker_threads");
-const argon2 = require(${JSON.stringify(argon2Path)});
-try {
-  const tid = Number(require("node:fs").readlinkSync("/proc/thread-self").split("/").pop());
-  require("node:os").setPriority(tid, ${nice});
-} catch {
-  // Not Linux, or not allowed: run at normal priority.
-}
-parentPort.on("message", (job) => {
-  try {
-    const result = job.op === "hash" ? argon2.hashSync(job.password, job.options) : argon2.verifySync(job.phc, job.password);
-    parentPort.postMessage({ result });
-  } catch (err) {
-    parentPort.postMessage({ error: String(err && err.message ? err.message : err) });
-  }
-});
-`;
+/**
+ * How to start a worker: the compiled hash-worker.js beside this module, or, run from the
+ * TypeScript sources, hash-worker.ts through a small CommonJS loader (hash-worker-loader.cjs).
+ */
+function workerEntry(nice: number): { file: URL; workerData: HashWorkerData & Record<string, unknown> } {
+  if (import.meta.url.endsWith(".js")) return { file: new URL("./hash-worker.js", import.meta.url), workerData: { nice } };
+  return {
+    file: new URL("./hash-worker-loader.cjs", import.meta.url),
+    workerData: {
+      nice,
+      tsxRequireHook: createRequire(import.meta.url).resolve("tsx/cjs/api"),
+      entry: fileURLToPath(new URL("./hash-worker.ts", import.meta.url)),
+    },
+  };
 }
 
 class PoolWorker {
@@ -50,21 +36,22 @@ class PoolWorker {
   current: Pending | null = null;
 
   constructor(
-    private readonly source: string,
+    private readonly nice: number,
     private readonly onIdle: (worker: PoolWorker) => void,
   ) {
     this.worker = this.spawn();
   }
 
   private spawn(): Worker {
-    const worker = new Worker(this.source, { eval: true });
-    worker.on("message", (msg: { result?: string | boolean; error?: string }) => {
+    const { file, workerData } = workerEntry(this.nice);
+    const worker = new Worker(file, { workerData });
+    worker.on("message", (answer: HashAnswer) => {
       const job = this.current;
       this.current = null;
       worker.unref();
       if (job !== null) {
-        if (msg.error !== undefined) job.reject(new Error(msg.error));
-        else job.resolve(msg.result as string | boolean);
+        if ("error" in answer) job.reject(new Error(answer.error));
+        else job.resolve(answer.result);
       }
       this.onIdle(this);
     });
@@ -109,15 +96,11 @@ export class HashPool {
   private readonly workers: PoolWorker[] = [];
   private readonly idle: PoolWorker[] = [];
   private readonly queue: Pending[] = [];
-  private readonly source: string;
 
   constructor(
     private readonly size: number,
-    nice: number,
-  ) {
-    const argon2Path = createRequire(import.meta.url).resolve("@node-rs/argon2");
-    this.source = workerSource(argon2Path, nice);
-  }
+    private readonly nice: number,
+  ) {}
 
   /** Jobs running or waiting. */
   get pending(): number {
@@ -132,7 +115,7 @@ export class HashPool {
     return this.submit({ op: "verify", phc, password }) as Promise<boolean>;
   }
 
-  private submit(job: Job): Promise<string | boolean> {
+  private submit(job: HashJob): Promise<string | boolean> {
     return new Promise((resolve, reject) => {
       this.queue.push({ job, resolve, reject });
       this.dispatch();
@@ -142,7 +125,7 @@ export class HashPool {
   private dispatch(): void {
     // Workers start on first use, so a process that never hashes never spawns them.
     while (this.queue.length > 0 && this.idle.length === 0 && this.workers.length < this.size) {
-      const worker = new PoolWorker(this.source, (w) => {
+      const worker = new PoolWorker(this.nice, (w) => {
         this.idle.push(w);
         this.dispatch();
       });

@@ -1,8 +1,8 @@
 /** `latchkey zuliprc` and `latchkey audit list`: key lifecycle commands for administrators. */
 import { type Command, InvalidArgumentError, type Option } from "commander";
+import { requireRealm, requireUser } from "../domain/accounts.js";
 import { auditEventName } from "../domain/audit.js";
 import type { Context } from "../domain/context.js";
-import { requireRealm, requireUser } from "../domain/directory.js";
 import { zuliprcFor } from "../domain/zuliprc.js";
 
 export interface LifecycleCommandOptions {

@@ -5,19 +5,19 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { loadConfig, type Mode } from "../config.js";
 import { createContext } from "../context.js";
-import { CLI_SOURCE } from "../domain/audit.js";
-import { changeActivation } from "../domain/bots.js";
-import type { Context } from "../domain/context.js";
 import {
+  AccountError,
   createAccount,
   createRealm,
-  DirectoryError,
   requireRealm,
   requireUser,
   setPassword,
   setRealmAuthMethods,
   setRealmDeactivated,
-} from "../domain/directory.js";
+} from "../domain/accounts.js";
+import { CLI_SOURCE } from "../domain/audit.js";
+import { changeActivation } from "../domain/bots.js";
+import type { Context } from "../domain/context.js";
 import { setRealmLdapAutoCreate } from "../domain/ldap-login.js";
 import { ROLE, ROLE_NAMES, type RoleName } from "../domain/model.js";
 import { passwordProblem } from "../domain/password-policy.js";
@@ -47,7 +47,7 @@ async function withContext<T>(options: { dev?: boolean }, work: (ctx: Context) =
   const config = loadConfig(mode);
   const database = await openDatabase(config.databaseUrl);
   // With Redis configured, changes made here reach the servers' caches and throttles there.
-  const redis = config.redisUrl === null ? null : await openRedis(config.redisUrl, () => console);
+  const redis = config.redisUrl === null ? null : await openRedis(config.redisUrl, console);
   const ctx = createContext({ config, database, secrets: loadOrCreateSecrets(config.secretsFile), redis });
   const sync = await syncKeyCache(database, ctx.keyCache, ctx.log, redis);
   try {
@@ -63,7 +63,7 @@ async function chooseNewPassword(skip: boolean): Promise<string | null> {
   if (skip) return null;
   const password = await readPassword();
   const problem = passwordProblem(password);
-  if (problem !== null) throw new DirectoryError(problem);
+  if (problem !== null) throw new AccountError(problem);
   return password;
 }
 
@@ -252,7 +252,7 @@ export async function main(argv: string[]): Promise<number> {
     await buildCli().parseAsync(argv);
     return 0;
   } catch (err) {
-    if (err instanceof ConfigError || err instanceof DirectoryError || err instanceof SecretsError) {
+    if (err instanceof ConfigError || err instanceof AccountError || err instanceof SecretsError) {
       console.error(`latchkey: ${err.message}`);
       return 1;
     }

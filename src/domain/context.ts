@@ -47,6 +47,13 @@ export type AuthFlag =
   | "outside_ldap_domain"
   | "ldap_unavailable";
 
+/** Where the rules write what operators should know (pino's shape; the server's one logger). */
+export interface Log {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
 export interface Context {
   stores: Stores;
   /** Where organizations live: their hosts, URLs and bot domains. */
@@ -77,7 +84,7 @@ export interface Context {
   webSecret: Buffer;
   /** Called after every successful API-key login (new-login email, client record). */
   onLogin: (user: User, realm: Realm, source: LoginSource) => void;
-  log: { warn(obj: object, msg?: string): void; error(obj: object, msg?: string): void };
+  log: Log;
   /** Records each key's last use (LATCHKEY_TRACK_KEY_USE); null when that is off. */
   keyUse?: KeyUseTracker | null;
 }

@@ -20,7 +20,7 @@ export class KeyUseTracker {
   constructor(
     private readonly store: KeyUseStore,
     private readonly clock: Clock,
-    private readonly log: () => Log,
+    private readonly log: Log,
     private readonly intervalMs = KEY_USE_INTERVAL_MS,
   ) {}
 
@@ -39,7 +39,7 @@ export class KeyUseTracker {
       .record(userId, digest, use)
       .catch((err: unknown) => {
         // A lost write only makes the record older; the request it describes has succeeded.
-        this.log().warn({ err: { message: (err as Error).message } }, "could not record an API key's use");
+        this.log.warn({ err: { message: (err as Error).message } }, "could not record an API key's use");
       })
       .finally(() => this.pending.delete(write));
     this.pending.add(write);

@@ -7,8 +7,8 @@
  * disabled the person, and its full name kept as the directory has it.
  */
 import { rateLimited } from "../errors.js";
+import { AccountError, createAccount, setAccountActive } from "./accounts.js";
 import type { AuthFlag, Context, ExternalPasswordBackend, PasswordAttempt } from "./context.js";
-import { createAccount, DirectoryError, setAccountActive } from "./directory.js";
 import { isValidEmail } from "./email.js";
 import type { Realm, User } from "./model.js";
 
@@ -236,7 +236,7 @@ async function createLdapAccount(ctx: Context, realm: Realm, login: DirectoryLog
     ctx.log.warn({ userId: user.id, realm: realm.subdomain }, "account created from the LDAP directory");
     return user;
   } catch (err) {
-    if (!(err instanceof DirectoryError)) throw err;
+    if (!(err instanceof AccountError)) throw err;
     // Two first logins at once: the other one created it.
     return ctx.stores.users.findByDeliveryEmail(realm.id, login.email);
   }
@@ -245,7 +245,7 @@ async function createLdapAccount(ctx: Context, realm: Realm, login: DirectoryLog
 /** Turns account creation on first LDAP login on or off for an organization. */
 export async function setRealmLdapAutoCreate(ctx: Context, realmId: number, on: boolean): Promise<Realm> {
   const realm = await ctx.stores.realms.update(realmId, { ldapAutoCreate: on });
-  if (realm === null) throw new DirectoryError(`no organization with id ${realmId}`);
+  if (realm === null) throw new AccountError(`no organization with id ${realmId}`);
   ctx.keyCache.invalidate({ kind: "realm", realmId });
   return realm;
 }

@@ -2,7 +2,17 @@
  * Logging in with a username and password (§1 steps 5–6, §4.1), throttled per username (§4.5).
  */
 
-import { authenticationFailed, MESSAGES, rateLimited, serviceUnavailable, ZulipError } from "../errors.js";
+import {
+  authenticationFailed,
+  MESSAGES,
+  passwordAuthDisabled,
+  passwordResetRequired,
+  rateLimited,
+  realmDeactivated,
+  serviceUnavailable,
+  userDeactivated,
+  type ZulipError,
+} from "../errors.js";
 import type { AuthFlag, Context, PasswordAttempt } from "./context.js";
 import type { Realm, User } from "./model.js";
 import { isOversizedPassword, passwordProblem } from "./password-policy.js";
@@ -100,14 +110,10 @@ async function upgradePasswordHash(ctx: Context, user: User, password: string): 
 
 /** The error §1's table gives for a failed attempt, checked in its order. */
 export function loginFailure(flags: Set<AuthFlag>): ZulipError {
-  if (flags.has("inactive_user")) return new ZulipError(MESSAGES.userDeactivated, { status: 401, code: "USER_DEACTIVATED" });
-  if (flags.has("inactive_realm")) return new ZulipError(MESSAGES.realmDeactivated, { status: 401, code: "REALM_DEACTIVATED" });
-  if (flags.has("password_auth_disabled")) {
-    return new ZulipError(MESSAGES.passwordAuthDisabled, { status: 401, code: "PASSWORD_AUTH_DISABLED" });
-  }
-  if (flags.has("password_reset_needed")) {
-    return new ZulipError(MESSAGES.passwordResetRequired, { status: 401, code: "PASSWORD_RESET_REQUIRED" });
-  }
+  if (flags.has("inactive_user")) return userDeactivated();
+  if (flags.has("inactive_realm")) return realmDeactivated();
+  if (flags.has("password_auth_disabled")) return passwordAuthDisabled();
+  if (flags.has("password_reset_needed")) return passwordResetRequired();
   // Latchkey: a directory that could not be asked is not a wrong password (docs/ldap.md).
   if (flags.has("ldap_unavailable")) return serviceUnavailable(MESSAGES.ldapUnavailable);
   return authenticationFailed();

@@ -3,8 +3,9 @@
  * rules, and the login throttle cleared on change. Users without a password set their first
  * one this way.
  */
+
+import { setPassword } from "./accounts.js";
 import type { Context } from "./context.js";
-import { setPassword } from "./directory.js";
 import { isValidEmail } from "./email.js";
 import type { Realm, User } from "./model.js";
 import { consumeOneTimeToken, peekOneTimeToken, storeOneTimeToken } from "./one-time-tokens.js";

@@ -22,14 +22,14 @@ export class FailClosedLimiter implements RateLimiter {
     private readonly inner: RateLimiter,
     /** The 503's message, naming what is refused. */
     private readonly refusal: string,
-    private readonly log: () => PolicyLog,
+    private readonly log: PolicyLog,
   ) {}
 
   async hit(key: string, rules: RateRule[]): Promise<RateDecision> {
     try {
       return await this.inner.hit(key, rules);
     } catch (err) {
-      this.log().warn({ err: describe(err) }, "rate-limit store unreachable; refusing the attempt");
+      this.log.warn({ err: describe(err) }, "rate-limit store unreachable; refusing the attempt");
       throw serviceUnavailable(this.refusal);
     }
   }
@@ -38,7 +38,7 @@ export class FailClosedLimiter implements RateLimiter {
     try {
       await this.inner.clear(key);
     } catch (err) {
-      this.log().warn({ err: describe(err) }, "rate-limit store unreachable; history not cleared");
+      this.log.warn({ err: describe(err) }, "rate-limit store unreachable; history not cleared");
     }
   }
 }
@@ -59,7 +59,7 @@ export class FallbackLimiter implements RateLimiter {
     private readonly primary: RateLimiter,
     private readonly fallback: RateLimiter,
     private readonly clock: Clock,
-    private readonly log: () => PolicyLog,
+    private readonly log: PolicyLog,
   ) {}
 
   async hit(key: string, rules: RateRule[]): Promise<RateDecision> {
@@ -68,14 +68,14 @@ export class FallbackLimiter implements RateLimiter {
         const decision = await this.primary.hit(key, rules);
         if (this.down) {
           this.down = false;
-          this.log().warn({}, "rate-limit store reachable again; shared limits restored");
+          this.log.warn({}, "rate-limit store reachable again; shared limits restored");
         }
         return decision;
       } catch (err) {
         this.retryAt = this.clock.now() + RETRY_SHARED_STORE_MS;
         if (!this.down) {
           this.down = true;
-          this.log().warn({ err: describe(err) }, "rate-limit store unreachable; counting in this process until it returns");
+          this.log.warn({ err: describe(err) }, "rate-limit store unreachable; counting in this process until it returns");
         }
       }
     }

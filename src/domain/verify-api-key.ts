@@ -3,7 +3,7 @@
  * layer rewraps them as 401 UNAUTHORIZED for Basic auth, as Zulip's
  * `authenticated_rest_api_view` does.
  */
-import { MESSAGES, ZulipError } from "../errors.js";
+import { invalidApiKey, MESSAGES, realmDeactivated, userDeactivated, wrongSubdomain, ZulipError } from "../errors.js";
 import { hasApiKeyFormat } from "./api-key.js";
 import type { Context } from "./context.js";
 import { makePrincipal, type Principal } from "./key-cache.js";
@@ -11,13 +11,16 @@ import { BOT_TYPE } from "./model.js";
 import { pythonStrip } from "./python-text.js";
 
 export interface KeyCheck {
-  /** The Basic-auth username; null for webhook `?api_key=` URLs, which skip the email check. */
-  role: string | null;
+  /**
+   * The Basic-auth username (Zulip's `role`): the account's email. Null for webhook
+   * `?api_key=` URLs, which skip the email check.
+   */
+  username: string | null;
   apiKey: string;
   /** The key's lookup digest, when the caller already computed it (and checked the key's format). */
   digest?: string;
-  /** `role` as it is compared (trimmed, lower-cased), when the caller already computed it. */
-  roleKey?: string;
+  /** `username` as it is compared (trimmed, lower-cased), when the caller already computed it. */
+  usernameKey?: string;
   /** The subdomain of the request's host. */
   subdomain: string;
   /** Whether the endpoint is a webhook (incoming-webhook bots may use only those). */
@@ -35,18 +38,16 @@ async function loadPrincipal(ctx: Context, digest: string): Promise<Principal | 
   return principal;
 }
 
-function invalidKey(): ZulipError {
-  return new ZulipError(MESSAGES.invalidApiKey, { status: 401, code: "INVALID_API_KEY" });
-}
-
 /** The checks of §5.3 on the principal a key digest names (null: no such key). */
 function admit(principal: Principal | null, check: KeyCheck): Principal {
-  if (principal === null) throw invalidKey();
+  if (principal === null) throw invalidApiKey(false);
   const { user, realm } = principal;
-  if (check.role !== null && (check.roleKey ?? pythonStrip(check.role).toLowerCase()) !== principal.emailKey) throw invalidKey();
-  if (realm.deactivated) throw new ZulipError(MESSAGES.realmDeactivated, { status: 401, code: "REALM_DEACTIVATED" });
-  if (!user.isActive) throw new ZulipError(MESSAGES.userDeactivated, { status: 401, code: "USER_DEACTIVATED" });
-  if (realm.subdomain !== check.subdomain) throw new ZulipError(MESSAGES.wrongSubdomain);
+  if (check.username !== null && (check.usernameKey ?? pythonStrip(check.username).toLowerCase()) !== principal.emailKey) {
+    throw invalidApiKey(false);
+  }
+  if (realm.deactivated) throw realmDeactivated();
+  if (!user.isActive) throw userDeactivated();
+  if (realm.subdomain !== check.subdomain) throw wrongSubdomain();
   if (user.botType === BOT_TYPE.incomingWebhook && check.allowWebhookAccess !== true) {
     throw new ZulipError(MESSAGES.webhookBotNotAllowed);
   }
@@ -56,13 +57,8 @@ function admit(principal: Principal | null, check: KeyCheck): Principal {
 function digestOf(ctx: Context, check: KeyCheck): string {
   if (check.digest !== undefined) return check.digest;
   const apiKey = pythonStrip(check.apiKey);
-  if (!hasApiKeyFormat(apiKey)) throw malformedKey();
+  if (!hasApiKeyFormat(apiKey)) throw invalidApiKey(true);
   return ctx.vault.digest(apiKey);
-}
-
-/** The error for a key that cannot be one (§6 format), before any lookup. */
-export function malformedKey(): ZulipError {
-  return new ZulipError(MESSAGES.malformedApiKey, { status: 401, code: "INVALID_API_KEY" });
 }
 
 /**

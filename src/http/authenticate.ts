@@ -8,25 +8,20 @@ import { hasApiKeyFormat } from "../domain/api-key.js";
 import type { Context } from "../domain/context.js";
 import type { Principal } from "../domain/key-cache.js";
 import { pythonStrip } from "../domain/python-text.js";
-import { malformedKey, verifyApiKey, verifyCachedApiKey } from "../domain/verify-api-key.js";
-import { BASIC_CHALLENGE, MESSAGES, SESSION_CHALLENGE, unauthorizedBasic, ZulipError } from "../errors.js";
+import { verifyApiKey, verifyCachedApiKey } from "../domain/verify-api-key.js";
+import { BASIC_CHALLENGE, invalidApiKey, NotLoggedInError, SESSION_CHALLENGE, unauthorizedBasic, ZulipError } from "../errors.js";
 import { parseBasicCredentials } from "./basic-credentials.js";
 import { clientName } from "./client-name.js";
 import { applyLimit } from "./plugins/rate-limits.js";
 
-function notLoggedIn(request: FastifyRequest): ZulipError {
-  const challenge = request.url.startsWith("/api") ? BASIC_CHALLENGE : SESSION_CHALLENGE;
-  return new ZulipError(MESSAGES.notLoggedIn, {
-    status: 401,
-    code: "UNAUTHORIZED",
-    headers: { "www-authenticate": challenge },
-  });
+function notLoggedIn(request: FastifyRequest): NotLoggedInError {
+  return new NotLoggedInError(request.url.startsWith("/api") ? BASIC_CHALLENGE : SESSION_CHALLENGE);
 }
 
 /** A Basic header as the key check reads it; `digest` is null when the key is malformed. */
 interface ReadHeader {
-  role: string;
-  roleKey: string;
+  username: string;
+  usernameKey: string;
   apiKey: string;
   digest: string | null;
 }
@@ -34,11 +29,17 @@ interface ReadHeader {
 const READ_HEADERS_KEPT = 10_000;
 
 /**
+ * Authenticates a request or throws Zulip's error; on success `request.principal` is set.
+ * Synchronous when nothing needs waiting for (a cached key, a limit counted in memory).
+ */
+export type Authenticate = (request: FastifyRequest) => void | Promise<void>;
+
+/**
  * Builds the check that authenticates a REST request or throws Zulip's error, then counts the
  * request against the user's `api_by_user` limit (Zulip's `rate_limit_user`). When the key is
  * cached and the limit is counted in memory, the whole check completes without waiting.
  */
-export function makeRestAuthenticator(ctx: Context): (request: FastifyRequest) => void | Promise<void> {
+export function makeRestAuthenticator(ctx: Context): Authenticate {
   // Parsing a header and digesting its key is pure work on the same input every time a client
   // reuses its credentials, so results are remembered. The memory is bounded: past the bound the
   // oldest entry goes (first in, first out, which is all a parse cache needs).
@@ -46,10 +47,10 @@ export function makeRestAuthenticator(ctx: Context): (request: FastifyRequest) =
   const readHeader = (header: string): ReadHeader => {
     let entry = read.get(header);
     if (entry !== undefined) return entry;
-    const { role, apiKey } = parseBasicCredentials(header);
+    const { username, apiKey } = parseBasicCredentials(header);
     const key = pythonStrip(apiKey);
     const digest = hasApiKeyFormat(key) ? ctx.vault.digest(key) : null;
-    entry = { role, roleKey: pythonStrip(role).toLowerCase(), apiKey, digest };
+    entry = { username, usernameKey: pythonStrip(username).toLowerCase(), apiKey, digest };
     if (read.size >= READ_HEADERS_KEPT) read.delete(read.keys().next().value as string);
     read.set(header, entry);
     return entry;
@@ -66,9 +67,9 @@ export function makeRestAuthenticator(ctx: Context): (request: FastifyRequest) =
   return function authenticateRest(request: FastifyRequest): void | Promise<void> {
     const header = request.headers.authorization;
     if (header === undefined) throw notLoggedIn(request);
-    const { role, roleKey, apiKey, digest } = readHeader(header);
-    if (digest === null) throw rewrap(malformedKey());
-    const check = { role, roleKey, apiKey, digest, subdomain: request.subdomain };
+    const { username, usernameKey, apiKey, digest } = readHeader(header);
+    if (digest === null) throw rewrap(invalidApiKey(true));
+    const check = { username, usernameKey, apiKey, digest, subdomain: request.subdomain };
     let principal: Principal | undefined;
     try {
       principal = verifyCachedApiKey(ctx, check);

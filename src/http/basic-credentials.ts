@@ -6,7 +6,8 @@ import { pythonSplit } from "../domain/python-text.js";
 import { MESSAGES, unauthorizedBasic, ZulipError } from "../errors.js";
 
 export interface BasicCredentials {
-  role: string;
+  /** The username before the colon (Zulip calls it `role`): the account's email. */
+  username: string;
   apiKey: string;
 }
 
@@ -90,5 +91,5 @@ export function parseBasicCredentials(header: string): BasicCredentials {
   }
   const fields = decoded.split(":");
   if (fields.length !== 2) throw unauthorizedBasic(MESSAGES.invalidBasicHeader);
-  return { role: fields[0] as string, apiKey: fields[1] as string };
+  return { username: fields[0] as string, apiKey: fields[1] as string };
 }

@@ -10,7 +10,7 @@ export interface RedisLog {
 }
 
 /** Client options shared by the command and subscriber connections. */
-export function redisOptions(log: () => RedisLog) {
+export function redisOptions(log: RedisLog) {
   let reported = false;
   return {
     lazyConnect: true,
@@ -24,10 +24,10 @@ export function redisOptions(log: () => RedisLog) {
       // One line per outage, not one per reconnection attempt.
       if (reported) return;
       reported = true;
-      log().warn({ err: { name: err.name, message: err.message } }, "redis connection error");
+      log.warn({ err: { name: err.name, message: err.message } }, "redis connection error");
     },
     onReady: () => {
-      if (reported) log().warn({}, "redis connection restored");
+      if (reported) log.warn({}, "redis connection restored");
       reported = false;
     },
   };
@@ -37,7 +37,7 @@ export function redisOptions(log: () => RedisLog) {
  * Opens a client for `url` and waits for the first connection. An unreachable server is
  * logged, not thrown: the client keeps reconnecting in the background.
  */
-export async function openRedis(url: string, log: () => RedisLog): Promise<Redis> {
+export async function openRedis(url: string, log: RedisLog): Promise<Redis> {
   const { onError, onReady, ...options } = redisOptions(log);
   const redis = new Redis(url, options);
   redis.on("error", onError);

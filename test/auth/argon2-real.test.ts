@@ -8,7 +8,7 @@ import { after, describe, test } from "node:test";
 import { hash as argon2Hash } from "@node-rs/argon2";
 import { Argon2Hasher, makeDjangoPbkdf2 } from "../../src/auth/password-hasher.js";
 import { loadConfig, ZULIP_ARGON2 } from "../../src/config.js";
-import { createAccount } from "../../src/domain/directory.js";
+import { createAccount } from "../../src/domain/accounts.js";
 import { FAST_ARGON2, form, json, makeTestServer, type TestServer } from "../helper.js";
 
 const hasher = new Argon2Hasher(ZULIP_ARGON2, 2);

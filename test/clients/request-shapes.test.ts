@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
 import { after, before, describe, test } from "node:test";
-import { createAccount, setAccountActive, setRealmDeactivated } from "../../src/domain/directory.js";
+import { createAccount, setAccountActive, setRealmDeactivated } from "../../src/domain/accounts.js";
 import { PASSWORD } from "../helper.js";
 import { assertFlutterFields } from "./client-shapes.js";
 import { type RealServer, startRealServer } from "./real-server.js";

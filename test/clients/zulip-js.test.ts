@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import zulipInit from "zulip-js";
-import { createAccount, setAccountActive } from "../../src/domain/directory.js";
+import { createAccount, setAccountActive } from "../../src/domain/accounts.js";
 import { PASSWORD } from "../helper.js";
 import { assertFlutterFields } from "./client-shapes.js";
 import { type RealServer, startRealServer } from "./real-server.js";

@@ -7,14 +7,14 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { LightMyRequestResponse } from "fastify";
 import { Argon2Hasher } from "../../src/auth/password-hasher.js";
-import type { AuthFlag, Context, ExternalPasswordBackend, PasswordAttempt } from "../../src/domain/context.js";
 import {
   createAccount,
   createRealm,
   setAccountActive,
   setRealmAuthMethods,
   setRealmDeactivated,
-} from "../../src/domain/directory.js";
+} from "../../src/domain/accounts.js";
+import type { AuthFlag, Context, ExternalPasswordBackend, PasswordAttempt } from "../../src/domain/context.js";
 import { BOT_TYPE, ROLE, type User } from "../../src/domain/model.js";
 import { MAX_PASSWORD_BYTES } from "../../src/domain/password-policy.js";
 import { FAST_ARGON2, form, makeTestServer, PASSWORD, type TestServer } from "../helper.js";

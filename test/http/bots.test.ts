@@ -4,8 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { createAccount, createRealm, setAccountActive } from "../../src/domain/accounts.js";
 import { AUDIT_EVENT } from "../../src/domain/audit.js";
-import { createAccount, createRealm, setAccountActive } from "../../src/domain/directory.js";
 import { ROLE } from "../../src/domain/model.js";
 import { basic, form, freshPostgresUrl, json, makeTestServer, PASSWORD, type TestServer } from "../helper.js";
 

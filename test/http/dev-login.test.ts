@@ -12,7 +12,7 @@ import {
   setAccountActive,
   setRealmAuthMethods,
   setRealmDeactivated,
-} from "../../src/domain/directory.js";
+} from "../../src/domain/accounts.js";
 import { ROLE } from "../../src/domain/model.js";
 import { form, json, makeTestServer, PASSWORD, type TestServer } from "../helper.js";
 import { InjectBrowser } from "../web/web-helper.js";

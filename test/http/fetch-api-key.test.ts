@@ -8,7 +8,6 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { LightMyRequestResponse } from "fastify";
 import { makeDjangoPbkdf2 } from "../../src/auth/password-hasher.js";
-import { generateApiKey } from "../../src/domain/api-key.js";
 import {
   createAccount,
   createRealm,
@@ -16,7 +15,8 @@ import {
   setPassword,
   setRealmAuthMethods,
   setRealmDeactivated,
-} from "../../src/domain/directory.js";
+} from "../../src/domain/accounts.js";
+import { generateApiKey } from "../../src/domain/api-key.js";
 import { basic, form, json, makeTestServer, PASSWORD, type TestServer } from "../helper.js";
 
 const URL = "/api/v1/fetch_api_key";

@@ -12,8 +12,8 @@ import { test } from "node:test";
 import type { LightMyRequestResponse } from "fastify";
 import { buildApp } from "../../src/app.js";
 import { createContext } from "../../src/context.js";
+import { createAccount, createRealm, setAccountActive, setRealmDeactivated } from "../../src/domain/accounts.js";
 import { generateApiKey } from "../../src/domain/api-key.js";
-import { createAccount, createRealm, setAccountActive, setRealmDeactivated } from "../../src/domain/directory.js";
 import { BOT_TYPE, ROLE } from "../../src/domain/model.js";
 import { parseBasicCredentials } from "../../src/http/basic-credentials.js";
 import { generateSecrets } from "../../src/secrets.js";
@@ -109,8 +109,8 @@ test("Basic credentials decode exactly as CPython's base64.b64decode(...).decode
   for (const [input, expected] of file.vectors) {
     let got: [string, string] | null;
     try {
-      const { role, apiKey } = parseBasicCredentials(`Basic ${input}`);
-      got = [role, apiKey];
+      const { username, apiKey } = parseBasicCredentials(`Basic ${input}`);
+      got = [username, apiKey];
     } catch {
       got = null;
     }
@@ -161,12 +161,12 @@ test("whitespace is Python's: the header splits and the key and email strip wher
   for (const sep of ["\u0085", "\u00a0", "\t", " \t "]) {
     assert.equal((await me(server, `Basic${sep}${encoded}`)).statusCode, 200, JSON.stringify(sep));
   }
-  for (const [role, apiKey] of [
+  for (const [username, apiKey] of [
     ["iago@zulip.com\u001c", key],
     ["\u3000iago@zulip.com", `${key}\u0085`],
     ["iago@zulip.com", `\u2003${key}\u001f`],
   ] as const) {
-    assert.equal((await me(server, basic(role, apiKey))).statusCode, 200, JSON.stringify([role, apiKey]));
+    assert.equal((await me(server, basic(username, apiKey))).statusCode, 200, JSON.stringify([username, apiKey]));
   }
   // U+FEFF is not whitespace to Python, so the key is malformed, and the email does not match.
   assertUnauthorized(await me(server, basic("iago@zulip.com", `\ufeff${key}`)), "Malformed API key");

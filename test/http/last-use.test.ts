@@ -114,10 +114,11 @@ test("with LATCHKEY_TRACK_KEY_USE=false nothing is recorded", async (t) => {
 });
 
 test("a failed write is logged and the request is still answered", async (t) => {
-  const server = await makeTestServer();
-  t.after(() => server.close());
   const warnings: string[] = [];
-  server.ctx.log = { warn: (_obj, msg) => warnings.push(msg ?? ""), error() {} };
+  const server = await makeTestServer({
+    log: { info() {}, warn: (_obj: object, msg?: string) => warnings.push(msg ?? ""), error() {} },
+  });
+  t.after(() => server.close());
   server.ctx.stores.keyUses.record = async () => {
     throw new Error("disk full");
   };

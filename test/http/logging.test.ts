@@ -7,14 +7,14 @@ import { randomBytes } from "node:crypto";
 import { Writable } from "node:stream";
 import { test } from "node:test";
 import type { InjectOptions } from "fastify";
-import { buildApp, loggerOptions, redactUrl } from "../../src/app.js";
+import { buildApp } from "../../src/app.js";
 import { createContext } from "../../src/context.js";
-import { createAccount, createRealm } from "../../src/domain/directory.js";
+import { createAccount, createRealm } from "../../src/domain/accounts.js";
 import { MemoryMailer } from "../../src/domain/mailer.js";
 import { ROLE } from "../../src/domain/model.js";
 import { decryptForDesktop } from "../../src/domain/otp.js";
+import { createLogger, redactUrl } from "../../src/logging.js";
 import { generateSecrets } from "../../src/secrets.js";
-import { connectLogging } from "../../src/server.js";
 import { openDatabase } from "../../src/store/database.js";
 import { basic, CountingHasher, form, ManualClock, PASSWORD, testConfig } from "../helper.js";
 import { csrfTokenIn, InjectBrowser } from "../web/web-helper.js";
@@ -39,9 +39,9 @@ test("a full run of flows logs no password, API key or server secret, and every 
   const database = await openDatabase(":memory:");
   const secrets = generateSecrets();
   const { stream, lines } = memoryLog();
-  const ctx = createContext({ config, database, secrets, hasher: new CountingHasher(), clock: new ManualClock() });
-  const app = await buildApp({ config, ctx, logger: { ...(loggerOptions("trace") as object), stream } });
-  connectLogging(app, ctx);
+  const logger = createLogger("trace", stream);
+  const ctx = createContext({ config, database, secrets, hasher: new CountingHasher(), clock: new ManualClock(), log: logger });
+  const app = await buildApp({ config, ctx, logger });
   t.after(async () => {
     await app.close();
     await database.close();
@@ -175,9 +175,17 @@ test("the web login, OTP flows, password reset, API key page and bot key flows l
   const secrets = generateSecrets();
   const mailer = new MemoryMailer();
   const { stream, lines } = memoryLog();
-  const ctx = createContext({ config, database, secrets, hasher: new CountingHasher(), clock: new ManualClock(), mailer });
-  const app = await buildApp({ config, ctx, logger: { ...(loggerOptions("trace") as object), stream } });
-  connectLogging(app, ctx);
+  const logger = createLogger("trace", stream);
+  const ctx = createContext({
+    config,
+    database,
+    secrets,
+    hasher: new CountingHasher(),
+    clock: new ManualClock(),
+    mailer,
+    log: logger,
+  });
+  const app = await buildApp({ config, ctx, logger });
   t.after(async () => {
     await app.close();
     await database.close();

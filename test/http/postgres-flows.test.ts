@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
-import { createAccount, createRealm, setAccountActive, setRealmDeactivated } from "../../src/domain/directory.js";
+import { createAccount, createRealm, setAccountActive, setRealmDeactivated } from "../../src/domain/accounts.js";
 import { basic, form, freshPostgresUrl, json, makeTestServer, PASSWORD } from "../helper.js";
 
 const postgres = await freshPostgresUrl();

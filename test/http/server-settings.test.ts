@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { buildApp } from "../../src/app.js";
 import { createContext } from "../../src/context.js";
-import { createAccount, createRealm, setRealmAuthMethods } from "../../src/domain/directory.js";
+import { createAccount, createRealm, setRealmAuthMethods } from "../../src/domain/accounts.js";
 import { zuliprcFor } from "../../src/domain/zuliprc.js";
 import { generateSecrets } from "../../src/secrets.js";
 import { openDatabase } from "../../src/store/database.js";

@@ -9,8 +9,8 @@ import type { FastifyInstance } from "fastify";
 import type { Redis } from "ioredis";
 import { buildApp } from "../../src/app.js";
 import { createContext } from "../../src/context.js";
+import { createAccount, createRealm } from "../../src/domain/accounts.js";
 import type { Context } from "../../src/domain/context.js";
-import { createAccount, createRealm } from "../../src/domain/directory.js";
 import { limitPasswordResetEmail } from "../../src/domain/password-reset-throttle.js";
 import { RETRY_SHARED_STORE_MS } from "../../src/domain/rate-limit-policies.js";
 import { ZulipError } from "../../src/errors.js";
@@ -50,7 +50,7 @@ async function makeCluster(env: Record<string, string>, basePrefix: string): Pro
   const node = async (redis: Redis): Promise<Node> => {
     const warnings: string[] = [];
     const hasher = new CountingHasher();
-    const log = { warn: (_obj: object, msg?: string) => warnings.push(msg ?? ""), error() {} };
+    const log = { info() {}, warn: (_obj: object, msg?: string) => warnings.push(msg ?? ""), error() {} };
     const ctx = createContext({ config, database, secrets, clock, hasher, redis, redisPrefix: prefix, log });
     const app = await buildApp({ config, ctx });
     apps.push(app);
@@ -129,7 +129,7 @@ if (redis !== null) {
     test("Redis going away: logins refused with 503, key checks carry on, and both recover when it returns", async (t) => {
       const proxy = await cuttableRedis(redis.url);
       t.after(() => proxy.close());
-      const client = await openRedis(proxy.url, () => ({ warn() {} }));
+      const client = await openRedis(proxy.url, { warn() {} });
       t.after(() => closeRedis(client));
       const cluster = await makeCluster({ LATCHKEY_RATE_LIMIT_USER: "60:3" }, redis.prefix);
       t.after(() => cluster.close());
@@ -164,7 +164,7 @@ if (redis !== null) {
 }
 
 test("Redis unreachable from the start: logins and reset emails fail closed, API requests do not", async (t) => {
-  const client = await openRedis(await unreachableRedisUrl(), () => ({ warn() {} }));
+  const client = await openRedis(await unreachableRedisUrl(), { warn() {} });
   t.after(() => closeRedis(client));
   const cluster = await makeCluster({ LATCHKEY_RATE_LIMIT_USER: "60:2" }, "latchkey-test:unreachable:");
   t.after(() => cluster.close());

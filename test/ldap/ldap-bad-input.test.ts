@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import fc from "fast-check";
-import { setRealmAuthMethods } from "../../src/domain/directory.js";
+import { setRealmAuthMethods } from "../../src/domain/accounts.js";
 import { makeTestServer } from "../helper.js";
 import {
   hostileRequest,

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { createAccount } from "../../src/domain/directory.js";
+import { createAccount } from "../../src/domain/accounts.js";
 import { basic } from "../helper.js";
 import { emailAttrEnv, makeLdapServer, PASSWORDS } from "./ldap-helper.js";
 import { type Slapd, startSlapd } from "./slapd.js";

@@ -4,14 +4,14 @@
  */
 import { Writable } from "node:stream";
 import type { FastifyInstance, LightMyRequestResponse } from "fastify";
-import { buildApp, loggerOptions } from "../../src/app.js";
+import { buildApp } from "../../src/app.js";
 import { createContext } from "../../src/context.js";
+import { createAccount, createRealm, setRealmAuthMethods } from "../../src/domain/accounts.js";
 import type { Context } from "../../src/domain/context.js";
-import { createAccount, createRealm, setRealmAuthMethods } from "../../src/domain/directory.js";
 import { setRealmLdapAutoCreate } from "../../src/domain/ldap-login.js";
 import { type Realm, ROLE, type User } from "../../src/domain/model.js";
+import { createLogger } from "../../src/logging.js";
 import { generateSecrets } from "../../src/secrets.js";
-import { connectLogging } from "../../src/server.js";
 import { openDatabase } from "../../src/store/database.js";
 import { CountingHasher, form, ManualClock, PASSWORD, testConfig } from "../helper.js";
 import { PEOPLE, SERVICE_DN, SERVICE_PASSWORD, type Slapd } from "./slapd.js";
@@ -86,9 +86,9 @@ export async function makeLdapServer(env: Record<string, string>): Promise<LdapT
       done();
     },
   });
-  const ctx = createContext({ config, database, secrets: generateSecrets(), hasher, clock });
-  const app = await buildApp({ config, ctx, logger: { ...(loggerOptions("info") as object), stream } });
-  connectLogging(app, ctx);
+  const logger = createLogger("info", stream);
+  const ctx = createContext({ config, database, secrets: generateSecrets(), hasher, clock, log: logger });
+  const app = await buildApp({ config, ctx, logger });
   const realm = await createRealm(ctx, { subdomain: "", name: "Example" });
   await setRealmAuthMethods(ctx, realm.id, { email: false, ldap: true });
   const { user: hamlet } = await createAccount(ctx, {

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { createAccount, createRealm } from "../../src/domain/directory.js";
+import { createAccount, createRealm } from "../../src/domain/accounts.js";
 import { PASSWORD } from "../helper.js";
 import { InjectBrowser, pageError } from "../web/web-helper.js";
 import { AUTH_FAILED, emailAttrEnv, makeLdapServer, PASSWORDS, UNAVAILABLE } from "./ldap-helper.js";

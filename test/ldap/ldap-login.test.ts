@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { createAccount, setAccountActive } from "../../src/domain/directory.js";
+import { createAccount, setAccountActive } from "../../src/domain/accounts.js";
 import { basic, PASSWORD } from "../helper.js";
 import { AUTH_FAILED, DEACTIVATED, emailAttrEnv, makeLdapServer, PASSWORDS } from "./ldap-helper.js";
 import { type Slapd, STAFF_GROUP, startSlapd } from "./slapd.js";

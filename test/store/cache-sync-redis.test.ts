@@ -7,8 +7,8 @@ import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import type { Redis } from "ioredis";
 import { createContext } from "../../src/context.js";
+import { createAccount, createRealm, setAccountActive } from "../../src/domain/accounts.js";
 import type { Context } from "../../src/domain/context.js";
-import { createAccount, createRealm, setAccountActive } from "../../src/domain/directory.js";
 import { verifyApiKey } from "../../src/domain/verify-api-key.js";
 import { ZulipError } from "../../src/errors.js";
 import { generateSecrets } from "../../src/secrets.js";
@@ -76,7 +76,7 @@ if (redis !== null && postgres !== null) {
     test("a node that cannot hear Redis reads every key from the database, and drops its cache on return", async (t) => {
       const channel = `${redis.prefix}cache-cut`;
       const proxy = await cuttableRedis(redis.url);
-      const deafClient = await openRedis(proxy.url, () => quiet);
+      const deafClient = await openRedis(proxy.url, quiet);
       const a = await node(redis.redis, channel);
       const b = await node(deafClient, channel);
       t.after(async () => {
@@ -88,7 +88,7 @@ if (redis !== null && postgres !== null) {
         await proxy.close();
       });
       const { apiKey, userId } = await seed(a.ctx, "othello@zulip.com");
-      const check = (ctx: Context) => verifyApiKey(ctx, { role: "othello@zulip.com", apiKey, subdomain: "" });
+      const check = (ctx: Context) => verifyApiKey(ctx, { username: "othello@zulip.com", apiKey, subdomain: "" });
       const cached = () => b.ctx.keyCache.size;
       await check(b.ctx);
       assert.equal(cached(), 1);
@@ -126,7 +126,7 @@ if (redis !== null && postgres !== null) {
 }
 
 test("with Redis unreachable from the start, the key cache is bypassed rather than trusted", async (t) => {
-  const client = await openRedis(await unreachableRedisUrl(), () => quiet);
+  const client = await openRedis(await unreachableRedisUrl(), quiet);
   const db = await openDatabase(":memory:");
   const ctx = createContext({ config: testConfig("production"), database: db, secrets: generateSecrets() });
   const sync = await syncKeyCacheOverRedis(client, ctx.keyCache, quiet, { channel: "latchkey-test:nowhere" });

@@ -3,10 +3,10 @@ import type { Context } from "../../src/domain/context.js";
 import { verifyApiKey } from "../../src/domain/verify-api-key.js";
 import { ZulipError } from "../../src/errors.js";
 
-/** "ok", or the message of Zulip's error for `apiKey` used as `role`. */
-export async function keyOutcome(ctx: Context, apiKey: string, role: string): Promise<string> {
+/** "ok", or the message of Zulip's error for `apiKey` used by `username`. */
+export async function keyOutcome(ctx: Context, apiKey: string, username: string): Promise<string> {
   try {
-    await verifyApiKey(ctx, { role, apiKey, subdomain: "" });
+    await verifyApiKey(ctx, { username, apiKey, subdomain: "" });
     return "ok";
   } catch (err) {
     if (err instanceof ZulipError) return err.message;
@@ -15,10 +15,10 @@ export async function keyOutcome(ctx: Context, apiKey: string, role: string): Pr
 }
 
 /** Polls until `ctx` gives `expected` for the key; bounded in count (200 tries, 10 ms apart). */
-export async function eventually(ctx: Context, apiKey: string, role: string, expected: string): Promise<string> {
+export async function eventually(ctx: Context, apiKey: string, username: string, expected: string): Promise<string> {
   let outcome = "";
   for (let i = 0; i < 200; i++) {
-    outcome = await keyOutcome(ctx, apiKey, role);
+    outcome = await keyOutcome(ctx, apiKey, username);
     if (outcome === expected) break;
     await new Promise((r) => setTimeout(r, 10));
   }

@@ -5,8 +5,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { createContext } from "../../src/context.js";
+import { createAccount, createRealm } from "../../src/domain/accounts.js";
 import type { Context } from "../../src/domain/context.js";
-import { createAccount, createRealm } from "../../src/domain/directory.js";
 import { regenerateApiKey } from "../../src/domain/key-lifecycle.js";
 import { generateSecrets } from "../../src/secrets.js";
 import { syncKeyCache } from "../../src/store/cache-sync.js";

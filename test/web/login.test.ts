@@ -1,7 +1,7 @@
 /** The login page, sessions, logout, CSRF and the security headers, through app.inject(). */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { redactUrl } from "../../src/app.js";
+import { redactUrl } from "../../src/logging.js";
 import { basic, json, makeTestServer, PASSWORD } from "../helper.js";
 import { InjectBrowser, pageError } from "./web-helper.js";
 

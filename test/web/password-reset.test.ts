@@ -1,7 +1,7 @@
 /** Password reset by email: the link, its expiry and single use, Zulip's password rules, the throttle cleared. */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { createAccount } from "../../src/domain/directory.js";
+import { createAccount } from "../../src/domain/accounts.js";
 import { makeTestServer, PASSWORD, type TestServer } from "../helper.js";
 import { csrfTokenIn, InjectBrowser, pageError } from "./web-helper.js";
 

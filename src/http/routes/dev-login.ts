@@ -3,12 +3,12 @@
  * Registered only in development mode; in production they are not routed at all (JSON 404).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { revealApiKey } from "../../domain/accounts.js";
 import type { AuthFlag, Context } from "../../domain/context.js";
-import { revealApiKey } from "../../domain/directory.js";
 import { isValidEmail } from "../../domain/email.js";
 import { findActiveUser } from "../../domain/login.js";
 import { emailKey, isRealmAdmin, type User } from "../../domain/model.js";
-import { authenticationFailed, MESSAGES, ZulipError } from "../../errors.js";
+import { authenticationFailed, invalidEmail, realmDeactivated, userDeactivated } from "../../errors.js";
 import { registerEndpoint } from "../endpoint.js";
 import { readParam, requireParam } from "../params.js";
 import { loginSource, requireRealmFromRequest } from "../request-info.js";
@@ -38,14 +38,13 @@ export function registerDevLogin(app: FastifyInstance, ctx: Context, { startBrow
       handler: async (request, reply) => {
         const username = requireParam(request, "username");
         const client = readParam(request, "client");
-        if (!isValidEmail(username)) throw new ZulipError(MESSAGES.invalidEmail);
+        if (!isValidEmail(username)) throw invalidEmail();
         const realm = await requireRealmFromRequest(ctx, request);
         const flags = new Set<AuthFlag>();
         const user = realm.authMethods.dev ? await findActiveUser(ctx, realm, username, flags) : null;
         // Unlike fetch_api_key, the organization is checked before the account here (§2).
-        if (flags.has("inactive_realm"))
-          throw new ZulipError(MESSAGES.realmDeactivated, { status: 401, code: "REALM_DEACTIVATED" });
-        if (flags.has("inactive_user")) throw new ZulipError(MESSAGES.userDeactivated, { status: 401, code: "USER_DEACTIVATED" });
+        if (flags.has("inactive_realm")) throw realmDeactivated();
+        if (flags.has("inactive_user")) throw userDeactivated();
         if (user === null) throw authenticationFailed();
         const apiKey = await revealApiKey(ctx, user.id);
         // Zulip's do_login: the browser (or client) that asked is logged in to the web app too.

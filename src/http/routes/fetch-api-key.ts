@@ -1,15 +1,19 @@
-/** `POST /api/v1/fetch_api_key` (§1): username and password in, API key out. */
+/**
+ * `POST /api/v1/fetch_api_key`: username and password in, API key out; and its web twin
+ * `POST /json/fetch_api_key`, where a logged-in person enters the password again to see the key.
+ */
 import type { FastifyInstance } from "fastify";
+import { revealApiKey } from "../../domain/accounts.js";
 import type { Context } from "../../domain/context.js";
-import { revealApiKey } from "../../domain/directory.js";
 import { isValidEmail } from "../../domain/email.js";
-import { ldapEnabled, loginWithPassword } from "../../domain/login.js";
-import { MESSAGES, ZulipError } from "../../errors.js";
+import { ldapEnabled, loginWithPassword, passwordAuthEnabled } from "../../domain/login.js";
+import { invalidEmail, RateLimitError, ServiceUnavailableError, ZulipError } from "../../errors.js";
+import type { Authenticate } from "../authenticate.js";
 import { registerEndpoint } from "../endpoint.js";
 import { readParam, requireParam } from "../params.js";
 import { recordRateDecision } from "../plugins/rate-limits.js";
 import { loginSource, requireRealmFromRequest } from "../request-info.js";
-import { apiKeyResponse } from "../schemas.js";
+import { apiKeyResponse, successSchema } from "../schemas.js";
 
 export function registerFetchApiKey(app: FastifyInstance, ctx: Context): void {
   registerEndpoint(app, "/api/v1/fetch_api_key", {
@@ -23,7 +27,7 @@ export function registerFetchApiKey(app: FastifyInstance, ctx: Context): void {
         const client = readParam(request, "client");
         const realm = await requireRealmFromRequest(ctx, request);
         // An LDAP username need not be an email, so the syntax check applies only without LDAP.
-        if (!ldapEnabled(ctx, realm) && !isValidEmail(username)) throw new ZulipError(MESSAGES.invalidEmail);
+        if (!ldapEnabled(ctx, realm) && !isValidEmail(username)) throw invalidEmail();
         // The request's own logger, so that lines the login writes carry the request id.
         const { user } = await loginWithPassword({ ...ctx, log: request.log }, { realm, username, password }, (rate) =>
           recordRateDecision(request, rate),
@@ -36,6 +40,43 @@ export function registerFetchApiKey(app: FastifyInstance, ctx: Context): void {
           email: user.deliveryEmail,
           user_id: user.id,
         };
+      },
+    },
+  });
+}
+
+/** The web twin's answer: no `user_id`, unlike `/api/v1/fetch_api_key`'s. */
+const jsonApiKeyResponse = successSchema({ api_key: { type: "string" }, email: { type: "string" } }, ["api_key", "email"]);
+
+/** Zulip's `json_fetch_api_key`: the settings page's "Get API key", after the password is entered again. */
+export function registerJsonFetchApiKey(app: FastifyInstance, ctx: Context, authenticate: Authenticate): void {
+  registerEndpoint(app, "/json/fetch_api_key", {
+    POST: {
+      typed: true,
+      authenticate,
+      schema: { response: { 200: jsonApiKeyResponse } },
+      handler: async (request) => {
+        const principal = request.principal;
+        if (principal === null) throw new ZulipError("Not logged in");
+        const { user, realm } = principal;
+        const password = readParam(request, "password") ?? "";
+        if (passwordAuthEnabled(ctx, realm)) {
+          let ok = false;
+          try {
+            const result = await loginWithPassword(
+              { ...ctx, log: request.log },
+              { realm, username: user.deliveryEmail, password },
+              (rate) => recordRateDecision(request, rate),
+            );
+            ok = result.user.id === user.id;
+          } catch (err) {
+            // Throttled or unavailable: say so; any other refusal is a wrong password.
+            if (err instanceof RateLimitError || err instanceof ServiceUnavailableError) throw err;
+            if (!(err instanceof ZulipError)) throw err;
+          }
+          if (!ok) throw new ZulipError("Password is incorrect.");
+        }
+        return { result: "success", msg: "", api_key: await revealApiKey(ctx, user.id), email: user.deliveryEmail };
       },
     },
   });

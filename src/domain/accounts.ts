@@ -11,8 +11,8 @@ import { DuplicateError, type NewRealm } from "./ports.js";
 
 const SUBDOMAIN_FORMAT = /^(|[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)$/;
 
-export class DirectoryError extends Error {
-  override name = "DirectoryError";
+export class AccountError extends Error {
+  override name = "AccountError";
 }
 
 export interface NewAccount {
@@ -33,13 +33,13 @@ export interface CreatedAccount {
 export async function createRealm(ctx: Context, realm: NewRealm): Promise<Realm> {
   const subdomain = realm.subdomain.trim().toLowerCase();
   if (!SUBDOMAIN_FORMAT.test(subdomain)) {
-    throw new DirectoryError(`invalid subdomain ${JSON.stringify(realm.subdomain)}: use letters, digits and hyphens`);
+    throw new AccountError(`invalid subdomain ${JSON.stringify(realm.subdomain)}: use letters, digits and hyphens`);
   }
-  if (realm.name.trim() === "") throw new DirectoryError("the organization needs a name");
+  if (realm.name.trim() === "") throw new AccountError("the organization needs a name");
   try {
     return await ctx.stores.realms.create({ ...realm, subdomain, name: realm.name.trim() }, ctx.clock.now());
   } catch (err) {
-    if (err instanceof DuplicateError) throw new DirectoryError(`an organization already exists at subdomain "${subdomain}"`);
+    if (err instanceof DuplicateError) throw new AccountError(`an organization already exists at subdomain "${subdomain}"`);
     throw err;
   }
 }
@@ -47,9 +47,9 @@ export async function createRealm(ctx: Context, realm: NewRealm): Promise<Realm>
 /** Creates a human account with a fresh API key; the password is hashed here. */
 export async function createAccount(ctx: Context, account: NewAccount): Promise<CreatedAccount> {
   const email = account.email.trim();
-  if (!isValidEmail(email)) throw new DirectoryError(`invalid email address ${JSON.stringify(account.email)}`);
+  if (!isValidEmail(email)) throw new AccountError(`invalid email address ${JSON.stringify(account.email)}`);
   const fullName = account.fullName.trim();
-  if (fullName === "" || fullName.length > 100) throw new DirectoryError("the full name must be 1 to 100 characters");
+  if (fullName === "" || fullName.length > 100) throw new AccountError("the full name must be 1 to 100 characters");
   const passwordHash = account.password === null ? null : await ctx.hasher.hash(account.password);
   const apiKey = generateApiKey();
   try {
@@ -69,20 +69,20 @@ export async function createAccount(ctx: Context, account: NewAccount): Promise<
     return { user, apiKey };
   } catch (err) {
     if (err instanceof DuplicateError)
-      throw new DirectoryError(`an account with email ${email} already exists in this organization`);
+      throw new AccountError(`an account with email ${email} already exists in this organization`);
     throw err;
   }
 }
 
 export async function requireRealm(ctx: Context, subdomain: string): Promise<Realm> {
   const realm = await ctx.stores.realms.findBySubdomain(subdomain.trim().toLowerCase());
-  if (realm === null) throw new DirectoryError(`no organization at subdomain "${subdomain}"`);
+  if (realm === null) throw new AccountError(`no organization at subdomain "${subdomain}"`);
   return realm;
 }
 
 export async function requireUser(ctx: Context, realm: Realm, email: string): Promise<User> {
   const user = await ctx.stores.users.findByDeliveryEmail(realm.id, email);
-  if (user === null) throw new DirectoryError(`no account ${email} in this organization`);
+  if (user === null) throw new AccountError(`no account ${email} in this organization`);
   return user;
 }
 
@@ -93,7 +93,7 @@ export async function requireUser(ctx: Context, realm: Realm, email: string): Pr
 export async function setAccountActive(ctx: Context, userId: number, active: boolean): Promise<User> {
   const changed = await ctx.stores.transaction(async (stores) => {
     const user = await stores.users.update(userId, { isActive: active });
-    if (user === null) throw new DirectoryError(`no account with id ${userId}`);
+    if (user === null) throw new AccountError(`no account with id ${userId}`);
     const bots: User[] = [];
     if (!active && !user.isBot) {
       for (const other of await stores.users.listByRealm(user.realmId)) {
@@ -112,14 +112,14 @@ export async function setAccountActive(ctx: Context, userId: number, active: boo
 
 export async function setRealmDeactivated(ctx: Context, realmId: number, deactivated: boolean): Promise<Realm> {
   const realm = await ctx.stores.realms.update(realmId, { deactivated });
-  if (realm === null) throw new DirectoryError(`no organization with id ${realmId}`);
+  if (realm === null) throw new AccountError(`no organization with id ${realmId}`);
   ctx.keyCache.invalidate({ kind: "realm", realmId });
   return realm;
 }
 
 export async function setRealmAuthMethods(ctx: Context, realmId: number, methods: Partial<AuthMethods>): Promise<Realm> {
   const realm = await ctx.stores.realms.update(realmId, { authMethods: methods });
-  if (realm === null) throw new DirectoryError(`no organization with id ${realmId}`);
+  if (realm === null) throw new AccountError(`no organization with id ${realmId}`);
   ctx.keyCache.invalidate({ kind: "realm", realmId });
   return realm;
 }

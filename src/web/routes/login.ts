@@ -1,0 +1,54 @@
+/** `/login/`: the login form (password or LDAP) and its post, with the mobile and desktop app flows behind it. */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { Context } from "../../domain/context.js";
+import { isValidEmail } from "../../domain/email.js";
+import { ldapEnabled, loginWithPassword, passwordAuthEnabled } from "../../domain/login.js";
+import type { User } from "../../domain/model.js";
+import { RateLimitError, ZulipError } from "../../errors.js";
+import { recordRateDecision } from "../../http/plugins/rate-limits.js";
+import { finishLogin, loginTarget, renderLogin } from "../login-flow.js";
+import { csrfCheck, currentUser, field, queryValue, redirect, safeNext, tryAgainIn } from "../page-kit.js";
+
+export function registerLoginRoutes(app: FastifyInstance, ctx: Context, { devMode }: { devMode: boolean }): void {
+  const loginGet = async (request: FastifyRequest, reply: FastifyReply) => {
+    const target = await loginTarget(ctx, request, reply, queryValue);
+    if (target === null) return reply;
+    const { realm, otps } = target;
+    const next = queryValue(request, "next");
+    if (currentUser(request, realm) !== null && otps.mobile === undefined && otps.desktop === undefined) {
+      return redirect(reply, safeNext(next));
+    }
+    return renderLogin(ctx, reply, realm, 200, { otps, ...(next === undefined ? {} : { next }) }, devMode);
+  };
+
+  const loginPost = async (request: FastifyRequest, reply: FastifyReply) => {
+    const target = await loginTarget(ctx, request, reply, field);
+    if (target === null) return reply;
+    const { realm, otps } = target;
+    const username = (field(request, "username") ?? "").trim();
+    const password = field(request, "password") ?? "";
+    const next = field(request, "next");
+    const again = (status: number, error: string) =>
+      renderLogin(ctx, reply, realm, status, { username, error, otps, ...(next === undefined ? {} : { next }) }, devMode);
+    if (!passwordAuthEnabled(ctx, realm)) return again(401, "Password authentication is disabled in this organization");
+    if (!ldapEnabled(ctx, realm) && !isValidEmail(username)) return again(400, "Enter a valid email address.");
+    let user: User;
+    try {
+      ({ user } = await loginWithPassword({ ...ctx, log: request.log }, { realm, username, password }, (rate) =>
+        recordRateDecision(request, rate),
+      ));
+    } catch (err) {
+      if (!(err instanceof ZulipError)) throw err;
+      reply.headers(err.headers);
+      const message =
+        err instanceof RateLimitError ? `Too many login attempts for this account. ${tryAgainIn(err)}` : err.message;
+      return again(err.status, message);
+    }
+    return finishLogin(ctx, request, reply, { user, realm, otps, next });
+  };
+
+  for (const url of ["/login/", "/login", "/accounts/login/"]) {
+    app.get(url, loginGet);
+    app.post(url, { preHandler: csrfCheck(app), config: { limitByAddress: true } }, loginPost);
+  }
+}
