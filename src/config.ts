@@ -78,7 +78,7 @@ export interface Config {
   email: EmailConfig;
 }
 
-/** Zulip's production Argon2id parameters (Django's defaults, §4.2). */
+/** Zulip's production Argon2id parameters (Django's defaults, docs/zulip-rules.md §4.2). */
 export const ZULIP_ARGON2: Argon2Params = { memoryCost: 102400, timeCost: 2, parallelism: 8 };
 /** OWASP's floor for Argon2id; configuration below it is refused. */
 export const OWASP_ARGON2_FLOOR: Argon2Params = { memoryCost: 19456, timeCost: 2, parallelism: 1 };

@@ -120,7 +120,7 @@ export function passwordResetRequired(): ZulipError {
   return new ZulipError(MESSAGES.passwordResetRequired, { status: 401, code: "PASSWORD_RESET_REQUIRED" });
 }
 
-/** A key that is not 32 letters and digits, or that no account holds (§5.3's two texts). */
+/** A key that is not 32 letters and digits, or that no account holds (docs/zulip-rules.md §5.3's two texts). */
 export function invalidApiKey(malformed: boolean): ZulipError {
   return new ZulipError(malformed ? MESSAGES.malformedApiKey : MESSAGES.invalidApiKey, {
     status: 401,

@@ -8,7 +8,7 @@ import type { RateRule } from "../src/domain/rate-rules.js";
 import type { ManualClock } from "./helper.js";
 
 /**
- * §4.5 as written: a list of timestamps per key; over the limit when the N-th most recent one
+ * docs/zulip-rules.md §4.5 as written: a list of timestamps per key; over the limit when the N-th most recent one
  * is inside the window; every allowed attempt is recorded; clear forgets.
  */
 export class ReferenceLimiter {

@@ -124,7 +124,7 @@ export async function setRealmAuthMethods(ctx: Context, realmId: number, methods
   return realm;
 }
 
-/** Sets a new password and clears the login throttle for the account (§4.5). */
+/** Sets a new password and clears the login throttle for the account (docs/zulip-rules.md §4.5). */
 export async function setPassword(ctx: Context, user: User, password: string | null): Promise<void> {
   const passwordHash = password === null ? null : await ctx.hasher.hash(password);
   await ctx.stores.users.update(user.id, { passwordHash });

@@ -1,5 +1,5 @@
 /**
- * API keys: 32 characters from [A-Za-z0-9], as Zulip's (§6). Stored only as an HMAC-SHA-256
+ * API keys: 32 characters from [A-Za-z0-9], as Zulip's (docs/zulip-rules.md §6). Stored only as an HMAC-SHA-256
  * digest (the lookup column) and an AES-256-GCM sealed copy (for showing the key again).
  */
 import { createCipheriv, createDecipheriv, createHmac, randomBytes, randomInt } from "node:crypto";

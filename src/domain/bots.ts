@@ -1,5 +1,5 @@
 /**
- * Bots (§8) and who may act on them (§7.2): create, list, deactivate, reactivate, show and
+ * Bots (docs/zulip-rules.md §8) and who may act on them (§7.2): create, list, deactivate, reactivate, show and
  * rotate their keys. Errors are Zulip's own, word for word.
  */
 import { ZulipError } from "../errors.js";

@@ -35,7 +35,7 @@ export interface PasswordAttempt {
   password: string;
 }
 
-/** Zulip's `return_data` flags (§4.4). */
+/** Zulip's `return_data` flags (docs/zulip-rules.md §4.4). */
 export type AuthFlag =
   | "inactive_user"
   | "inactive_realm"

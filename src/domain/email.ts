@@ -1,5 +1,5 @@
 /**
- * Django's `validate_email`, which Zulip's `validate_login_email` uses (§1 step 4), so that the
+ * Django's `validate_email`, which Zulip's `validate_login_email` uses (docs/zulip-rules.md §1 step 4), so that the
  * same usernames are accepted and refused as on a Zulip server.
  */
 import { isIP } from "node:net";

@@ -1,5 +1,5 @@
 /**
- * Regenerating an API key (§7.3 `do_regenerate_api_key`): a new key, the old one refused at
+ * Regenerating an API key (docs/zulip-rules.md §7.3 `do_regenerate_api_key`): a new key, the old one refused at
  * once everywhere, the user's push tokens removed (which logs the mobile apps out) and an
  * audit event, all in one transaction.
  */

@@ -1,5 +1,5 @@
 /**
- * LDAP login (§4.3): Zulip's ZulipLDAPAuthBackend over a directory port. The username the
+ * LDAP login (docs/zulip-rules.md §4.3): Zulip's ZulipLDAPAuthBackend over a directory port. The username the
  * client sent is mapped to an LDAP username (APPEND_DOMAIN, or a reverse email search), the
  * user is found with the user search, the organization-membership restriction is checked, and
  * the password is checked by binding as the user. Then the account: found by its email,

@@ -1,5 +1,5 @@
 /**
- * Zulip's `email_on_new_login` (§1): after an API-key login (fetch_api_key, dev_fetch_api_key,
+ * Zulip's `email_on_new_login` (docs/zulip-rules.md §1): after an API-key login (fetch_api_key, dev_fetch_api_key,
  * the mobile flow) or a web login, the account's owner gets an email naming the time, the
  * address and the device, unless one of Zulip's exceptions holds.
  */

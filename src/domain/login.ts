@@ -1,5 +1,5 @@
 /**
- * Logging in with a username and password (§1 steps 5–6, §4.1), throttled per username (§4.5).
+ * Logging in with a username and password (docs/zulip-rules.md §1 steps 5–6, §4.1), throttled per username (§4.5).
  */
 
 import {

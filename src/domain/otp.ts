@@ -1,5 +1,5 @@
 /**
- * The one-time pads of the mobile and desktop login flows (§10): the mobile app's OTP encrypts
+ * The one-time pads of the mobile and desktop login flows (docs/zulip-rules.md §10): the mobile app's OTP encrypts
  * the API key by XOR, the desktop app's OTP is an AES-256-GCM key for a one-time login token.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";

@@ -1,6 +1,6 @@
 /**
  * Zulip's rules for a password that is being set: 6 to 100 characters and a zxcvbn estimate of
- * at least 10,000 guesses (§4.2). Also used to refuse to carry a weak imported password forward.
+ * at least 10,000 guesses (docs/zulip-rules.md §4.2). Also used to refuse to carry a weak imported password forward.
  */
 import { zxcvbn, zxcvbnOptions } from "@zxcvbn-ts/core";
 import * as common from "@zxcvbn-ts/language-common";

@@ -1,4 +1,4 @@
-/** Push device registration, Zulip's legacy token API (§11). */
+/** Push device registration, Zulip's legacy token API (docs/zulip-rules.md §11). */
 import { ZulipError } from "../errors.js";
 import type { Context } from "./context.js";
 import type { User } from "./model.js";

@@ -8,7 +8,7 @@
  * a host configured in `realmHosts` selects its subdomain; anything else, including the
  * root-subdomain aliases such as `www.<root>`, is the root organization "". An organization's
  * URL is `<scheme>://<sub>.<root>`, or its configured host, and the root organization's is
- * always the root host (Zulip's `get_host_for_subdomain`).
+ * always the root host (Zulip's `Realm.host_for_subdomain` and `Realm.url`, `zerver/models/realms.py`).
  */
 
 export interface SiteSettings {

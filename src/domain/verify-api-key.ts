@@ -1,5 +1,5 @@
 /**
- * Checking an API key (§5.3 `validate_api_key`). Errors carry Zulip's own codes; the HTTP
+ * Checking an API key (docs/zulip-rules.md §5.3 `validate_api_key`). Errors carry Zulip's own codes; the HTTP
  * layer rewraps them as 401 UNAUTHORIZED for Basic auth, as Zulip's
  * `authenticated_rest_api_view` does.
  */

@@ -1,5 +1,5 @@
 /**
- * The zuliprc file (spec §9): what the web app offers for download and the CLI prints, and
+ * The zuliprc file (docs/zulip-rules.md §9): what the web app offers for download and the CLI prints, and
  * what the Python bindings, zulip-js and the terminal app read.
  */
 import type { Context } from "./context.js";

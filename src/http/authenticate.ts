@@ -1,5 +1,5 @@
 /**
- * Authentication for REST endpoints (§5.1–§5.3): HTTP Basic with an email and API key. Every
+ * Authentication for REST endpoints (docs/zulip-rules.md §5.1–§5.3): HTTP Basic with an email and API key. Every
  * error from the key check is rewrapped as 401 UNAUTHORIZED, as Zulip's
  * `authenticated_rest_api_view` does.
  */

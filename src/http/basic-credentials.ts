@@ -1,5 +1,5 @@
 /**
- * Strict HTTP Basic parsing with Zulip's exact errors (§5.2 `get_basic_credentials`).
+ * Strict HTTP Basic parsing with Zulip's exact errors (docs/zulip-rules.md §5.2 `get_basic_credentials`).
  */
 
 import { pythonSplit } from "../domain/python-text.js";

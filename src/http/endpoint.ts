@@ -12,7 +12,7 @@ export type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 
 export interface MethodRoute extends RouteShorthandOptions {
   handler: (request: FastifyRequest, reply: FastifyReply) => unknown;
-  /** Whether the view reads typed parameters, so unread ones are reported (§1). */
+  /** Whether the view reads typed parameters, so unread ones are reported (docs/zulip-rules.md §1). */
   typed?: boolean;
   /** Authenticates the request (or throws Zulip's error) before the handler runs. */
   authenticate?: (request: FastifyRequest) => void | Promise<void>;

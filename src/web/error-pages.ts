@@ -21,7 +21,7 @@ function csrfReason(request: FastifyRequest, err: FastifyError): string {
 
 export function setWebErrorHandler(app: FastifyInstance, { secure }: { secure: boolean }): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
-    // §5.1: a browser that opens a /json URL without logging in is sent to the login page.
+    // docs/zulip-rules.md §5.1: a browser that opens a /json URL without logging in is sent to the login page.
     if (err instanceof NotLoggedInError && prefersHtml(request.headers.accept)) {
       return redirect(reply, `/login/?next=${encodeURIComponent(sentPath(request))}`);
     }

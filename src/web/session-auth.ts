@@ -1,5 +1,5 @@
 /**
- * Authentication for the web app's `/json/...` endpoints (§5.1): a logged-in session (checked
+ * Authentication for the web app's `/json/...` endpoints (docs/zulip-rules.md §5.1): a logged-in session (checked
  * for CSRF on state-changing methods), else HTTP Basic as on `/api`, else 401 with
  * `WWW-Authenticate: Session realm="zulip"`.
  */

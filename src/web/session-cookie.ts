@@ -1,6 +1,6 @@
 /**
  * The browser session cookie, shared by the web pages and `dev_fetch_api_key` (which, like
- * Zulip's `do_login`, logs the browser in as well as returning the key, §2). The `/api` routes
+ * Zulip's `do_login`, logs the browser in as well as returning the key, docs/zulip-rules.md §2). The `/api` routes
  * have no cookie plugin, so the header is written here by hand.
  */
 import { fastifyCookie } from "@fastify/cookie";

@@ -1,5 +1,5 @@
 /**
- * Zulip's production password hashing end to end (§4.2): Argon2id with Django's defaults
+ * Zulip's production password hashing end to end (docs/zulip-rules.md §4.2): Argon2id with Django's defaults
  * (m=102400 KiB, t=2, p=8), and hashes imported from a Zulip server (Django's `argon2$...` and
  * `pbkdf2_sha256$...`) accepted and upgraded to the current parameters on the next login.
  */

@@ -1,5 +1,5 @@
 /**
- * zuliprc files (§9) as `latchkey zuliprc` prints them, read back by zulip-js to call the
+ * zuliprc files (docs/zulip-rules.md §9) as `latchkey zuliprc` prints them, read back by zulip-js to call the
  * server over a real port; and `latchkey audit list`.
  */
 import assert from "node:assert/strict";

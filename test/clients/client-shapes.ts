@@ -1,7 +1,7 @@
-/** What real Zulip clients require of the server's answers (zulip-clients.md), as assertions. */
+/** What real Zulip clients require of the server's answers (docs/clients.md), as assertions. */
 import assert from "node:assert/strict";
 
-/** The fields zulip-flutter's parser requires, with the types it requires (zulip-clients.md §4). */
+/** The fields zulip-flutter's parser requires, with the types it requires (docs/clients.md §4). */
 export function assertFlutterFields(body: Record<string, unknown>): void {
   assert.equal(typeof body.authentication_methods, "object");
   assert.equal(typeof (body.authentication_methods as Record<string, unknown>).ldap, "boolean");

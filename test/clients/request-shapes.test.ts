@@ -1,7 +1,7 @@
 /**
  * The requests of the clients that cannot run here (zulip-terminal with python-requests,
  * python-zulip-api, zulip-flutter, curl) re-created byte for byte over real HTTP, as
- * zulip-clients.md describes them (acceptance harness part B), and the fields each client
+ * docs/clients.md describes them, and the fields each client
  * reads checked for presence and type.
  */
 import assert from "node:assert/strict";

@@ -1,6 +1,6 @@
 /**
  * The in-memory limiter keeps Zulip's sliding-window semantics (checked against a plain
- * reference written straight from §4.5) and stays bounded whatever keys it is fed.
+ * reference written straight from docs/zulip-rules.md §4.5) and stays bounded whatever keys it is fed.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";

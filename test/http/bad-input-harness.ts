@@ -18,7 +18,7 @@ export interface EndpointUnderTest {
   methods: Method[];
   /** The parameters it reads: fuzzed most often. */
   params: string[];
-  /** server_settings answers other methods with Django's plain 405 (spec §3). */
+  /** server_settings answers other methods with Django's plain 405 (docs/zulip-rules.md §3). */
   plain405?: boolean;
   /** Paths with no route at all. */
   unknown?: boolean;

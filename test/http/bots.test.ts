@@ -1,5 +1,5 @@
 /**
- * Bots (§8) and their keys (§7.2, §7.5) through the HTTP API: creation rules and messages,
+ * Bots (docs/zulip-rules.md §8) and their keys (§7.2, §7.5) through the HTTP API: creation rules and messages,
  * listing, who may see and rotate a bot's key, deactivation and reactivation.
  */
 import assert from "node:assert/strict";

@@ -1,5 +1,5 @@
 /**
- * The development-only endpoints (spec §2): `POST /api/v1/dev_fetch_api_key` and
+ * The development-only endpoints (docs/zulip-rules.md §2): `POST /api/v1/dev_fetch_api_key` and
  * `GET /api/v1/dev_list_users`. In development mode they work; in production they are not
  * routed at all, and the answer is the JSON 404 every `/api/` path gets.
  */

@@ -1,5 +1,5 @@
 /**
- * `POST /api/v1/fetch_api_key` (spec §1): every row of the error table with its exact status,
+ * `POST /api/v1/fetch_api_key` (docs/zulip-rules.md §1): every row of the error table with its exact status,
  * code, msg and var_name; the three ways parameters arrive; the order of checks;
  * `ignored_parameters_unsupported`; case-insensitive matching; and the per-username throttle
  * of §4.5 on a hand-moved clock.

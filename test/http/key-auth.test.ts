@@ -1,5 +1,5 @@
 /**
- * Using an API key (spec §5): strict Basic parsing (§5.2), the key checks (§5.3) and their
+ * Using an API key (docs/zulip-rules.md §5): strict Basic parsing (§5.2), the key checks (§5.3) and their
  * rewrap as 401 UNAUTHORIZED with the Basic challenge, dispatch (§5.1: 405 first, 401 without
  * credentials, 404 only after credentials pass), the users/me body, and the key cache
  * following changes to users and organizations.

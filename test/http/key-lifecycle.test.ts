@@ -1,5 +1,5 @@
 /**
- * Regenerating one's own API key (§7.1, §7.3) and the push-token endpoints (§11): the old key
+ * Regenerating one's own API key (docs/zulip-rules.md §7.1, §7.3) and the push-token endpoints (§11): the old key
  * refused at once while cached, tokens gone, one audit event per success, on SQLite and
  * PostgreSQL.
  */

@@ -1,5 +1,5 @@
 /**
- * Zulip's per-user and per-address API limits (§4.6) and their response shape (§4.5): 429
+ * Zulip's per-user and per-address API limits (docs/zulip-rules.md §4.6) and their response shape (§4.5): 429
  * RATE_LIMIT_HIT with `retry-after`, `Retry-After`, and X-RateLimit-* on every response a limit
  * applied to. Client addresses come from X-Forwarded-For only through trusted proxies.
  */

@@ -1,5 +1,5 @@
 /**
- * `GET /api/v1/server_settings` (spec §3, zulip-clients.md §4): the exact key set with and
+ * `GET /api/v1/server_settings` (docs/zulip-rules.md §3, docs/clients.md §4): the exact key set with and
  * without an organization, the types the mobile app requires, realm resolution, and the
  * answers that do not depend on credentials.
  */

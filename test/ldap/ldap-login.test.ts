@@ -1,5 +1,5 @@
 /**
- * fetch_api_key against a real OpenLDAP directory (§4.3): usernames and emails, the
+ * fetch_api_key against a real OpenLDAP directory (docs/zulip-rules.md §4.3): usernames and emails, the
  * membership restriction, disabled people, account creation, and the full name.
  */
 import assert from "node:assert/strict";

@@ -1,4 +1,4 @@
-/** POST /json/fetch_api_key (§7.4, §5.1) and the mobile and desktop login flows (§10). */
+/** POST /json/fetch_api_key (docs/zulip-rules.md §7.4, §5.1) and the mobile and desktop login flows (§10). */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { test } from "node:test";

@@ -1,5 +1,5 @@
 /**
- * Zulip's rate limits at the HTTP layer (§4.5, §4.6): the per-address limit for unauthenticated
+ * Zulip's rate limits at the HTTP layer (docs/zulip-rules.md §4.5, §4.6): the per-address limit for unauthenticated
  * endpoints that opt in with `config: { limitByAddress: true }`, and the X-RateLimit-* headers
  * on every response to which some limit was applied (the per-user limit is applied where Basic
  * auth succeeds, in `src/http/authenticate.ts`; the headers are written by `src/http/endpoint.ts`

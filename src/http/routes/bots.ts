@@ -1,5 +1,5 @@
 /**
- * Bots (§8) and their keys (§7.2, §7.5). `registerBotRoutes` mounts the same handlers under any
+ * Bots (docs/zulip-rules.md §8) and their keys (§7.2, §7.5). `registerBotRoutes` mounts the same handlers under any
  * prefix with any authenticator: `/api/v1` with Basic auth here, `/json` with a session in the
  * web app.
  */

@@ -1,5 +1,5 @@
 /**
- * Development-only login (§2): `POST /api/v1/dev_fetch_api_key` and `GET /api/v1/dev_list_users`.
+ * Development-only login (docs/zulip-rules.md §2): `POST /api/v1/dev_fetch_api_key` and `GET /api/v1/dev_list_users`.
  * Registered only in development mode; in production they are not routed at all (JSON 404).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";

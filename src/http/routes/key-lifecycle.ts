@@ -1,5 +1,5 @@
 /**
- * `POST /api/v1/users/me/api_key/regenerate` (§7.1) and the legacy push-token endpoints (§11).
+ * `POST /api/v1/users/me/api_key/regenerate` (docs/zulip-rules.md §7.1) and the legacy push-token endpoints (§11).
  * Regeneration is routed only under /api/v1, so it needs Basic auth with the current key: the
  * /json twin is a 404 and a session alone is a 401.
  */

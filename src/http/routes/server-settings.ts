@@ -1,4 +1,4 @@
-/** `GET /api/v1/server_settings` (§3): what a client needs before it can log in. */
+/** `GET /api/v1/server_settings` (docs/zulip-rules.md §3): what a client needs before it can log in. */
 import type { FastifyInstance } from "fastify";
 import type { Config } from "../../config.js";
 import type { Context } from "../../domain/context.js";

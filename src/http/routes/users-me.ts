@@ -1,4 +1,4 @@
-/** `GET /api/v1/users/me` (§5): the authenticated user, in Zulip's user format. */
+/** `GET /api/v1/users/me` (docs/zulip-rules.md §5): the authenticated user, in Zulip's user format. */
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { Config } from "../../config.js";
 import type { Principal } from "../../domain/key-cache.js";
