@@ -3,6 +3,7 @@
  * a fast Argon2id hasher unless the test asks for the real parameters.
  */
 import { randomBytes } from "node:crypto";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { FastifyInstance, LightMyRequestResponse } from "fastify";
@@ -189,4 +190,17 @@ export async function freshPostgresUrl(): Promise<{ url: string; drop(): Promise
       await c.end();
     },
   };
+}
+
+/** A port of 127.0.0.1 that nothing listens on right now. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once("error", reject);
+    probe.listen(0, "127.0.0.1", () => {
+      const address = probe.address();
+      const port = typeof address === "object" && address !== null ? address.port : 0;
+      probe.close(() => resolve(port));
+    });
+  });
 }
