@@ -14,6 +14,7 @@ import {
   type ZulipError,
 } from "../errors.js";
 import type { AuthFlag, Context, PasswordAttempt } from "./context.js";
+import { loginThrottleKey } from "./login-identity.js";
 import type { Realm, User } from "./model.js";
 import { isOversizedPassword, passwordProblem } from "./password-policy.js";
 import type { PasswordHasher, VerifyResult } from "./ports.js";
@@ -126,7 +127,8 @@ export interface LoginResult {
 }
 
 /**
- * Django's `authenticate()` over the configured backends, behind the per-username throttle.
+ * Django's `authenticate()` over the configured backends, behind the per-account throttle (one
+ * budget for every spelling of the account, src/domain/login-identity.ts).
  * Every attempt counts, success included; a success clears the history. Throws the §1 error.
  *
  * A failure reveals nothing the §1 table does not: every attempt that reaches the backends
@@ -139,7 +141,7 @@ export async function loginWithPassword(
   attempt: PasswordAttempt,
   onRate: (rate: RateDecision) => void = () => {},
 ): Promise<LoginResult> {
-  const throttleKey = `authenticate_by_username:${attempt.username}`;
+  const throttleKey = loginThrottleKey(ctx, attempt.realm, attempt.username);
   const rate = await ctx.authLimiter.hit(throttleKey, ctx.authRateRules);
   onRate(rate);
   if (rate.limited) throw rateLimited(rate.secondsToFreedom);

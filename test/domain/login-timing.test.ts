@@ -187,6 +187,7 @@ test("any password backend that turns an attempt down without hashing still cost
     name: "directory",
     configured: true,
     requiresEmailUsernames: false,
+    accountName: (name: string) => name,
     async authenticate(_ctx: Context, _attempt: PasswordAttempt, flags: Set<AuthFlag>) {
       flags.add("no_matching_ldap_user");
       return null;
