@@ -38,6 +38,8 @@ export interface PasswordAttempt {
   realm: Realm;
   username: string;
   password: string;
+  /** Aborts when the client goes away; hashing still waiting for its turn is then dropped. */
+  signal?: AbortSignal;
 }
 
 /** Zulip's `return_data` flags (docs/zulip-rules.md §4.4). */
