@@ -101,8 +101,7 @@ export async function completePasswordReset(
   if (problem !== null) return { ok: false, problem };
   const used = await consumeOneTimeToken(ctx, token, "password_reset");
   if (used === null) return { ok: false, problem: RESET_LINK_INVALID };
+  // Ends every session, reset link and desktop token of the account too.
   await setPassword(ctx, user, password);
-  await ctx.stores.oneTimeTokens.deleteForUser(user.id, "password_reset");
-  await ctx.stores.sessions.deleteForUser(user.id);
   return { ok: true, user };
 }
