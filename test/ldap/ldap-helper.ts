@@ -47,6 +47,13 @@ export function emailAttrEnv(slapd: Slapd, extra: Record<string, string> = {}): 
   };
 }
 
+/** Login with an LDAP username or an email in `LATCHKEY_LDAP_APPEND_DOMAIN` (`example.com`). */
+export function appendDomainEnv(slapd: Slapd, extra: Record<string, string> = {}): Record<string, string> {
+  const env = emailAttrEnv(slapd, { LATCHKEY_LDAP_APPEND_DOMAIN: "example.com", ...extra });
+  delete env.LATCHKEY_LDAP_EMAIL_ATTR;
+  return env;
+}
+
 export interface LdapTestServer {
   ctx: Context;
   realm: Realm;
@@ -59,6 +66,8 @@ export interface LdapTestServer {
   mailer: MemoryMailer;
   /** POST fetch_api_key; the clock moves on first so the username throttle never interferes. */
   login(username: string, password: string): Promise<LoginOutcome>;
+  /** POST fetch_api_key at the same moment as the attempts before it, for the throttle tests. */
+  attempt(username: string, password: string): Promise<LightMyRequestResponse>;
   app: FastifyInstance;
   setMethods(methods: { email?: boolean; ldap?: boolean; autoCreate?: boolean }): Promise<void>;
   close(): Promise<void>;
@@ -111,6 +120,9 @@ export async function makeLdapServer(env: Record<string, string>): Promise<LdapT
     log,
     mailer,
     app,
+    attempt(username, password) {
+      return app.inject({ method: "POST", url: "/api/v1/fetch_api_key", ...form({ username, password }) });
+    },
     async login(username, password) {
       clock.advance(3600);
       const before = hasher.work;

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { fillFilter } from "../../src/auth/ldap-directory.js";
-import { AUTH_FAILED, emailAttrEnv, makeLdapServer, PASSWORDS } from "./ldap-helper.js";
+import { AUTH_FAILED, appendDomainEnv, emailAttrEnv, makeLdapServer, PASSWORDS } from "./ldap-helper.js";
 import { type Slapd, STAFF_GROUP, startSlapd } from "./slapd.js";
 
 let slapd: Slapd | null = null;
@@ -84,9 +84,7 @@ describe("ldap-injection", () => {
 
   test("APPEND_DOMAIN: the local part of an email is escaped like any username", async (t) => {
     if (slapd === null) return;
-    const env = emailAttrEnv(slapd, { LATCHKEY_LDAP_APPEND_DOMAIN: "example.com" });
-    delete env.LATCHKEY_LDAP_EMAIL_ATTR;
-    const server = await makeLdapServer(env);
+    const server = await makeLdapServer(appendDomainEnv(slapd));
     t.after(() => server.close());
     await server.setMethods({ autoCreate: true });
     for (const username of ["*@example.com", "a*@example.com", "*)(uid=*@example.com", "*", "alice)(uid=*"]) {

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { createAccount, setAccountActive } from "../../src/domain/accounts.js";
 import { basic, PASSWORD } from "../helper.js";
-import { AUTH_FAILED, DEACTIVATED, emailAttrEnv, makeLdapServer, PASSWORDS } from "./ldap-helper.js";
+import { AUTH_FAILED, appendDomainEnv, DEACTIVATED, emailAttrEnv, makeLdapServer, PASSWORDS } from "./ldap-helper.js";
 import { type Slapd, STAFF_GROUP, startSlapd } from "./slapd.js";
 
 let slapd: Slapd | null = null;
@@ -279,13 +279,7 @@ describe("ldap-login", () => {
     const server = await makeLdapServer(emailAttrEnv(slapd));
     t.after(() => server.close());
     await server.setMethods({ autoCreate: true });
-    const attempt = (username: string, password: string) =>
-      server.app.inject({
-        method: "POST",
-        url: "/api/v1/fetch_api_key",
-        payload: new URLSearchParams({ username, password }).toString(),
-        headers: { "content-type": "application/x-www-form-urlencoded" },
-      });
+    const attempt = server.attempt;
     // The directory matches uid without regard to case or surrounding spaces.
     assert.equal((await server.login("ALICE", PASSWORDS.alice)).status, 200);
     server.clock.advance(3600);
@@ -313,18 +307,10 @@ describe("ldap-login", () => {
 
   test("with APPEND_DOMAIN, alice and alice@<domain> are one person with one login budget", async (t) => {
     if (slapd === null) return;
-    const env = emailAttrEnv(slapd, { LATCHKEY_LDAP_APPEND_DOMAIN: "example.com" });
-    delete env.LATCHKEY_LDAP_EMAIL_ATTR;
-    const server = await makeLdapServer(env);
+    const server = await makeLdapServer(appendDomainEnv(slapd));
     t.after(() => server.close());
     await server.setMethods({ autoCreate: true });
-    const attempt = (username: string, password: string) =>
-      server.app.inject({
-        method: "POST",
-        url: "/api/v1/fetch_api_key",
-        payload: new URLSearchParams({ username, password }).toString(),
-        headers: { "content-type": "application/x-www-form-urlencoded" },
-      });
+    const attempt = server.attempt;
     const outcomes: number[] = [];
     for (const username of [
       "alice",

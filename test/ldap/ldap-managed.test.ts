@@ -9,7 +9,7 @@ import { after, before, describe, test } from "node:test";
 import { createAccount } from "../../src/domain/accounts.js";
 import { PASSWORD } from "../helper.js";
 import { csrfTokenIn, InjectBrowser } from "../web/web-helper.js";
-import { AUTH_FAILED, emailAttrEnv, type LdapTestServer, makeLdapServer, PASSWORDS } from "./ldap-helper.js";
+import { AUTH_FAILED, appendDomainEnv, emailAttrEnv, type LdapTestServer, makeLdapServer, PASSWORDS } from "./ldap-helper.js";
 import { type Slapd, startSlapd } from "./slapd.js";
 
 const LOCAL_PASSWORD = "a local Passw0rd kept here";
@@ -25,14 +25,7 @@ describe("ldap-managed", () => {
   });
 
   const configurations: [string, (slapd: Slapd) => Record<string, string>][] = [
-    [
-      "an append domain",
-      (s) => {
-        const env = emailAttrEnv(s, { LATCHKEY_LDAP_APPEND_DOMAIN: "example.com" });
-        delete env.LATCHKEY_LDAP_EMAIL_ATTR;
-        return env;
-      },
-    ],
+    ["an append domain", (s) => appendDomainEnv(s)],
     ["a reverse email search", (s) => emailAttrEnv(s)],
   ];
 
