@@ -169,9 +169,23 @@ export async function migrateToLatest(db: AnyDb, schema?: string): Promise<void>
     allowUnorderedMigrations: true,
     ...(schema === undefined ? {} : { migrationTableSchema: schema }),
   });
-  const { error, results } = await migrator.migrateToLatest();
-  if (error) {
-    const failed = results?.find((r) => r.status === "Error")?.migrationName ?? "unknown";
-    throw new Error(`migration ${failed} failed: ${(error as Error).message ?? String(error)}`);
+  for (let attempt = 1; ; attempt++) {
+    const { error, results } = await migrator.migrateToLatest();
+    if (!error) return;
+    const failed = results?.find((r) => r.status === "Error")?.migrationName;
+    // Before any migration runs, the migrator looks at every schema's tables by name; a schema
+    // another client drops meanwhile (in a shared database) makes that look fail. It is only a
+    // race: try again, a few times.
+    if (failed === undefined && isVanishedSchema(error) && attempt < 5) {
+      await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
+      continue;
+    }
+    throw new Error(`migration ${failed ?? "unknown"} failed: ${(error as Error).message ?? String(error)}`);
   }
+}
+
+/** PostgreSQL's invalid_schema_name and undefined_table: an object that went away under a query. */
+function isVanishedSchema(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return code === "3F000" || code === "42P01";
 }
