@@ -5,7 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { FastifyInstance, LightMyRequestResponse } from "fastify";
+import type { FastifyBaseLogger, FastifyInstance, LightMyRequestResponse } from "fastify";
 import pg from "pg";
 import { buildApp } from "../src/app.js";
 import { Argon2Hasher } from "../src/auth/password-hasher.js";
@@ -83,6 +83,10 @@ export interface TestServerOptions {
   port?: number;
   /** Where the rules log; nowhere by default. */
   log?: Log;
+  /** The server's logger (`createLogger`), for the rules and the HTTP layer alike; none by default. */
+  logger?: FastifyBaseLogger;
+  /** How long a failed OpenID Connect discovery is remembered. */
+  oidcRetryAfterMs?: number;
 }
 
 /** Default environment for tests: the root organization at testserver. */
@@ -110,10 +114,12 @@ export async function makeTestServer(options: TestServerOptions = {}): Promise<T
     hasher,
     clock,
     ...(options.log === undefined ? {} : { log: options.log }),
+    ...(options.logger === undefined ? {} : { log: options.logger }),
+    ...(options.oidcRetryAfterMs === undefined ? {} : { oidcRetryAfterMs: options.oidcRetryAfterMs }),
     // Tests that name an SMTP server or an outbox folder get the real transport.
     ...(config.email.smtp === null && options.env?.LATCHKEY_EMAIL_OUTBOX === undefined ? { mailer } : {}),
   });
-  const app = await buildApp({ config, ctx });
+  const app = await buildApp({ config, ctx, ...(options.logger === undefined ? {} : { logger: options.logger }) });
   const realm = await createRealm(ctx, { subdomain: "", name: "Zulip Dev", description: "A test organization." });
   const keys = new Map<number, string>();
   const add = async (email: string, fullName: string, role: number) => {
