@@ -93,7 +93,7 @@ export function createContext(options: ContextOptions): Context {
                 ...(options.oidcRetryAfterMs === undefined ? {} : { retryAfterMs: options.oidcRetryAfterMs }),
               }),
           },
-    jwt: config.jwtAuthKeys.size === 0 ? null : new JoseJwtVerifier(config.jwtAuthKeys),
+    jwt: config.jwtAuthKeys.size === 0 ? null : new JoseJwtVerifier(config.jwtAuthKeys, clock),
     mailer: options.mailer ?? createMailer(config.email),
     webSecret: options.secrets.sessionSecret,
     // Zulip's email_on_new_login, unless the caller handles logins itself; every login is logged.

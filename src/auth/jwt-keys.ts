@@ -9,6 +9,7 @@
  */
 import { createPublicKey, createSecretKey, type KeyObject, X509Certificate } from "node:crypto";
 import { errors, jwtVerify } from "jose";
+import type { Clock } from "../domain/model.js";
 import type { JwtVerifier } from "../domain/sso-ports.js";
 import { ConfigError, type Env, readRaw } from "../env.js";
 
@@ -113,7 +114,10 @@ export function parseJwtAuthKeys(env: Env): Map<string, JwtKey> {
 
 /** Checks tokens with `jose` against the organization's key and algorithms. */
 export class JoseJwtVerifier implements JwtVerifier {
-  constructor(private readonly keys: ReadonlyMap<string, JwtKey>) {}
+  constructor(
+    private readonly keys: ReadonlyMap<string, JwtKey>,
+    private readonly clock: Clock,
+  ) {}
 
   enabledFor(subdomain: string): boolean {
     return this.keys.has(subdomain);
@@ -123,7 +127,10 @@ export class JoseJwtVerifier implements JwtVerifier {
     const entry = this.keys.get(subdomain);
     if (entry === undefined) return null;
     try {
-      const { payload } = await jwtVerify(token, entry.key, { algorithms: entry.algorithms });
+      const { payload } = await jwtVerify(token, entry.key, {
+        algorithms: entry.algorithms,
+        currentDate: new Date(this.clock.now()),
+      });
       // PyJWT, which Zulip uses, refuses a token naming an audience when none is expected.
       const aud = payload.aud;
       if (aud !== undefined && aud !== null && !(Array.isArray(aud) && aud.length === 0) && aud !== "") return null;
