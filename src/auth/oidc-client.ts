@@ -33,6 +33,8 @@ interface Discovered {
   /** When the metadata is fetched again. */
   expiresAt: number;
   pending: Promise<client.Configuration> | null;
+  /** The last discovery's failure, repeated until `retryAt`. */
+  failure: IdpUnavailableError | null;
 }
 
 export interface OidcClientOptions {
@@ -86,14 +88,18 @@ export class OpenIdClient implements IdentityProviderClient {
   private async configuration(idp: OidcIdp): Promise<client.Configuration> {
     const now = this.options.clock.now();
     let entry = this.discovered.get(idp.name);
-    if (entry?.config && now < entry.expiresAt) return entry.config;
+    // Fresh metadata, or stale metadata while a failed refresh waits for its retry.
+    if (entry?.config && (now < entry.expiresAt || now < entry.retryAt)) return entry.config;
     if (entry !== undefined && entry.pending !== null) return entry.pending;
-    if (entry && entry.config === null && now < entry.retryAt) {
+    if (entry?.failure && entry.config === null && now < entry.retryAt) {
+      const { failure } = entry;
       throw new IdpUnavailableError(
-        `${idp.issuer} could not be discovered; next try in ${Math.ceil((entry.retryAt - now) / 1000)} s`,
+        `${failure.message}; next try in ${Math.ceil((entry.retryAt - now) / 1000)} s`,
+        failure.cause,
+        failure.why,
       );
     }
-    entry ??= { config: null, retryAt: 0, expiresAt: 0, pending: null };
+    entry ??= { config: null, retryAt: 0, expiresAt: 0, pending: null, failure: null };
     this.discovered.set(idp.name, entry);
     const current = entry;
     current.pending = client
@@ -105,6 +111,7 @@ export class OpenIdClient implements IdentityProviderClient {
       .then(
         (config) => {
           current.config = config;
+          current.failure = null;
           current.expiresAt = this.options.clock.now() + METADATA_TTL_MS;
           return config;
         },
@@ -112,7 +119,12 @@ export class OpenIdClient implements IdentityProviderClient {
           // Stale metadata beats none: a provider that still answers logins keeps working.
           current.retryAt = this.options.clock.now() + this.retryAfterMs;
           if (current.config !== null) return current.config;
-          throw new IdpUnavailableError(`${idp.issuer} could not be discovered: ${(err as Error).message}`, err);
+          current.failure = new IdpUnavailableError(
+            `${idp.issuer} could not be discovered: ${(err as Error).message}`,
+            err,
+            isOutage(err) ? "down" : "misconfigured",
+          );
+          throw current.failure;
         },
       )
       .finally(() => {

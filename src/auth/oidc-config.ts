@@ -50,8 +50,9 @@ function readIssuer(entry: Record<string, unknown>, idp: string): string {
     fail(`"${idp}": "oidc_url" must be an https:// URL (http:// only for localhost), got ${JSON.stringify(raw)}`);
   }
   if (url.search !== "" || url.hash !== "") fail(`"${idp}": "oidc_url" must not have a query or fragment`);
-  // The issuer as the provider states it; discovery appends /.well-known/openid-configuration.
-  return raw.replace(/\/+$/, "");
+  // The issuer exactly as the provider states it: discovery reads
+  // <issuer>/.well-known/openid-configuration and checks that it names this issuer.
+  return raw;
 }
 
 function readIdp(name: string, value: unknown): OidcIdp {

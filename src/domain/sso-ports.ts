@@ -58,10 +58,17 @@ export interface IdentityProviderClient {
   completeLogin(idp: OidcIdp, callbackUrl: URL, checks: OidcCallbackChecks): Promise<OidcIdentity>;
 }
 
-/** The provider could not be reached (down, too slow, or its discovery document is unusable). */
+/**
+ * The provider could not be used: it is `down` (unreachable, too slow, answering 5xx), or it is
+ * `misconfigured` (its discovery document is missing or names another issuer).
+ */
 export class IdpUnavailableError extends Error {
   override name = "IdpUnavailableError";
-  constructor(message: string, cause?: unknown) {
+  constructor(
+    message: string,
+    cause?: unknown,
+    readonly why: "down" | "misconfigured" = "down",
+  ) {
     super(message, cause === undefined ? undefined : { cause });
   }
 }

@@ -50,7 +50,7 @@ interface Setup {
 
 /** Latchkey and its provider, each knowing the other's address. */
 async function setup(
-  options: { autoSignup?: boolean; idpDown?: boolean; extraEnv?: Record<string, string> } = {},
+  options: { autoSignup?: boolean; idpDown?: boolean; secret?: string; extraEnv?: Record<string, string> } = {},
 ): Promise<Setup> {
   const port = await freePort();
   const idp = await startTestIdp({ redirectUris: [`http://127.0.0.1:${port}/complete/oidc/`], people: PEOPLE });
@@ -65,7 +65,7 @@ async function setup(
           display_name: "Test IdP",
           oidc_url: idp.issuer,
           client_id: idp.clientId,
-          secret: idp.secret,
+          secret: options.secret ?? idp.secret,
           auto_signup: options.autoSignup ?? false,
         },
       }),
@@ -412,6 +412,29 @@ describe("OpenID Connect in Chromium", () => {
     assert.equal((await answer).status(), 403);
     await page.getByRole("heading", { name: "Email not verified" }).waitFor();
     await screenshot(page, "oidc-09-email-not-verified");
+    assert.ok(!(await context.cookies(server.origin)).some((c) => c.name === "sessionid"));
+  });
+
+  test("a client secret the provider refuses: 'Login failed' with the request id, an error in the log, no session", async (t) => {
+    const { server, idp, lines } = await setup({ secret: "not-the-secret" });
+    const onEnd = cleanups(t);
+    onEnd(() => idp.stop());
+    onEnd(() => server.close());
+    const context = await newContext(browser, server.origin);
+    onEnd(() => context.close());
+    const page = await context.newPage();
+    await page.goto(`${server.origin}/accounts/login/social/oidc`);
+    const answer = callbackResponse(page, server.origin);
+    await signInAtIdp(page, "iago", "idp-pass-iago");
+    const res = await answer;
+    assert.equal(res.status(), 502);
+    await page.getByRole("heading", { name: "Login failed" }).waitFor();
+    await page.getByText(`quote request ${res.headers()["x-request-id"]}`).waitFor();
+    await screenshot(page, "oidc-11-login-failed");
+    assert.deepEqual(idp.tokenRequests.errors, ["invalid_client"]);
+    const logged = lines.find((l) => l.msg === "identity provider answer refused");
+    assert.ok(logged);
+    assert.equal(logged.level, 50);
     assert.ok(!(await context.cookies(server.origin)).some((c) => c.name === "sessionid"));
   });
 

@@ -72,6 +72,16 @@ export function registerOidcLoginRoutes(app: FastifyInstance, ctx: Context): voi
     );
 
   const unavailablePage = (request: FastifyRequest, reply: FastifyReply, idp: OidcIdp, realm: Realm | null, err: Error) => {
+    if (err instanceof IdpUnavailableError && err.why === "misconfigured") {
+      request.log.error({ err, idp: idp.name, issuer: idp.issuer }, "identity provider misconfigured");
+      return page(
+        reply,
+        502,
+        "Login unavailable",
+        html`Logging in with ${idp.displayName} is not set up correctly, so it cannot be used right now. Tell your administrator and quote request ${request.id}, or ${loginLink(realm)} another way.`,
+        realm,
+      );
+    }
     request.log.warn({ err, idp: idp.name, issuer: idp.issuer }, "identity provider unavailable");
     return page(
       reply,
