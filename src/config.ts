@@ -60,6 +60,8 @@ export interface Config {
   enableGravatar: boolean;
   argon2: Argon2Params;
   hashConcurrency: number;
+  /** Password hashes that may wait beyond the running ones; more are refused with a 503. */
+  hashQueueMax: number;
   /** Scheduling priority of the hashing threads: 0 normal, 19 lowest. */
   hashNice: number;
   authRateRules: RateRule[];
@@ -223,6 +225,7 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
     // One core stays free for the event loop, so API-key checks keep flowing during a login storm.
     hashNice: readInt(env, "LATCHKEY_HASH_NICE", 10, 0, 19),
     hashConcurrency: readInt(env, "LATCHKEY_HASH_CONCURRENCY", Math.max(1, availableParallelism() - 1), 1, 256),
+    hashQueueMax: readInt(env, "LATCHKEY_HASH_QUEUE_MAX", 32, 0, 100_000),
     authRateRules,
     userRateRules: readRateRules(env, "LATCHKEY_RATE_LIMIT_USER", "60:200"),
     ipRateRules: readRateRules(env, "LATCHKEY_RATE_LIMIT_IP", "60:100"),

@@ -6,6 +6,7 @@ import { ZulipError } from "../errors.js";
 import { generateApiKey } from "./api-key.js";
 import type { Context } from "./context.js";
 import { isValidEmail } from "./email.js";
+import { loginThrottleKey } from "./login-identity.js";
 import { type AuthMethods, type Realm, ROLE, type User } from "./model.js";
 import { DuplicateError, type NewRealm } from "./ports.js";
 
@@ -124,12 +125,13 @@ export async function setRealmAuthMethods(ctx: Context, realmId: number, methods
   return realm;
 }
 
-/** Sets a new password and clears the login throttle for the account (docs/zulip-rules.md §4.5). */
+/** Sets a new password and clears the account's login throttle (docs/zulip-rules.md §4.5). */
 export async function setPassword(ctx: Context, user: User, password: string | null): Promise<void> {
   const passwordHash = password === null ? null : await ctx.hasher.hash(password);
   await ctx.stores.users.update(user.id, { passwordHash });
   ctx.keyCache.invalidate({ kind: "user", userId: user.id });
-  await ctx.authLimiter.clear(`authenticate_by_username:${user.deliveryEmail}`);
+  const realm = await ctx.stores.realms.findById(user.realmId);
+  if (realm !== null) await ctx.authLimiter.clear(loginThrottleKey(ctx, realm, user.deliveryEmail));
 }
 
 /** The account's current API key, unsealed. */

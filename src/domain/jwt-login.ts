@@ -6,6 +6,7 @@
 import { authenticationFailed, rateLimited, ZulipError } from "../errors.js";
 import type { AuthFlag, Context } from "./context.js";
 import { findActiveUser, loginFailure } from "./login.js";
+import { loginThrottleKey } from "./login-identity.js";
 import type { Realm, User } from "./model.js";
 import type { RateDecision } from "./rate-limiter.js";
 
@@ -30,8 +31,9 @@ export async function emailFromJwt(ctx: Context, realm: Realm, token: string): P
 
 /**
  * Zulip's `authenticate(username=email, realm=realm, use_dummy_backend=True)` and the §1 failure
- * table. Latchkey also counts the attempt in the per-username login throttle, as every other
- * login is: a success clears it, so only repeated failures for one address are ever refused.
+ * table. Latchkey also counts the attempt in the account's login throttle (one budget with its
+ * password logins), as every other login is: a success clears it, so only repeated failures for
+ * one account are ever refused.
  */
 export async function loginWithJwt(
   ctx: Context,
@@ -41,7 +43,7 @@ export async function loginWithJwt(
 ): Promise<User> {
   // A claim that is not a string names no account (Zulip's lookup would fail the same way).
   const username = typeof email === "string" ? email : JSON.stringify(email);
-  const throttleKey = `authenticate_by_username:${username}`;
+  const throttleKey = loginThrottleKey(ctx, realm, username);
   const rate = await ctx.authLimiter.hit(throttleKey, ctx.authRateRules);
   onRate(rate);
   if (rate.limited) throw rateLimited(rate.secondsToFreedom);

@@ -14,9 +14,10 @@ import {
   type ZulipError,
 } from "../errors.js";
 import type { AuthFlag, Context, PasswordAttempt } from "./context.js";
+import { loginThrottleKey } from "./login-identity.js";
 import type { Realm, User } from "./model.js";
 import { isOversizedPassword, passwordProblem } from "./password-policy.js";
-import type { PasswordHasher, VerifyResult } from "./ports.js";
+import type { HashOptions, PasswordHasher, VerifyResult } from "./ports.js";
 import type { RateDecision } from "./rate-limiter.js";
 
 export function ldapEnabled(ctx: Context, realm: Realm): boolean {
@@ -74,7 +75,9 @@ async function authenticateByEmail(ctx: Context, attempt: PasswordAttempt, flags
   const user = await findActiveUser(ctx, realm, username, flags);
   // No account, or one without a usable password: the caller burns one dummy verification.
   if (user === null || user.passwordHash === null) return null;
-  const result = await ctx.hasher.verify(user.passwordHash, password);
+  const result = await ctx.hasher.verify(user.passwordHash, password, { signal: attempt.signal });
+  if (result.tooCostly)
+    ctx.log.warn({ userId: user.id }, "stored password hash asks for more work than the ceiling; login refused");
   if (!result.ok) return null;
   if (result.legacy && passwordProblem(password) !== null) {
     // Zulip refuses to carry a weak imported password forward (PasswordTooWeakError).
@@ -89,16 +92,16 @@ async function authenticateByEmail(ctx: Context, attempt: PasswordAttempt, flags
 class AttemptHasher implements PasswordHasher {
   verified = false;
   constructor(private readonly inner: PasswordHasher) {}
-  hash(password: string): Promise<string> {
-    return this.inner.hash(password);
+  hash(password: string, options?: HashOptions): Promise<string> {
+    return this.inner.hash(password, options);
   }
-  verify(stored: string, password: string): Promise<VerifyResult> {
+  verify(stored: string, password: string, options?: HashOptions): Promise<VerifyResult> {
     this.verified = true;
-    return this.inner.verify(stored, password);
+    return this.inner.verify(stored, password, options);
   }
-  verifyDummy(password: string): Promise<void> {
+  verifyDummy(password: string, options?: HashOptions): Promise<void> {
     this.verified = true;
-    return this.inner.verifyDummy(password);
+    return this.inner.verifyDummy(password, options);
   }
 }
 
@@ -131,7 +134,8 @@ export interface LoginResult {
 }
 
 /**
- * Django's `authenticate()` over the configured backends, behind the per-username throttle.
+ * Django's `authenticate()` over the configured backends, behind the per-account throttle (one
+ * budget for every spelling of the account, src/domain/login-identity.ts).
  * Every attempt counts, success included; a success clears the history. Throws the §1 error.
  *
  * A failure reveals nothing the §1 table does not: every attempt that reaches the backends
@@ -144,7 +148,10 @@ export async function loginWithPassword(
   attempt: PasswordAttempt,
   onRate: (rate: RateDecision) => void = () => {},
 ): Promise<LoginResult> {
-  const throttleKey = `authenticate_by_username:${attempt.username}`;
+  // A full hash queue turns the attempt away before it counts against any budget or looks
+  // anything up, the same for every account (a 503 with Retry-After).
+  ctx.hasher.assertCapacity?.();
+  const throttleKey = loginThrottleKey(ctx, attempt.realm, attempt.username);
   const rate = await ctx.authLimiter.hit(throttleKey, ctx.authRateRules);
   onRate(rate);
   if (rate.limited) throw rateLimited(rate.secondsToFreedom);
@@ -163,7 +170,7 @@ export async function loginWithPassword(
   if (user === null) {
     // Hash even when no backend did (no account, no usable password, another organization,
     // a disabled method), so that timing does not reveal the account.
-    if (!hasher.verified) await ctx.hasher.verifyDummy(attempt.password);
+    if (!hasher.verified) await ctx.hasher.verifyDummy(attempt.password, { signal: attempt.signal });
     throw loginFailure(flags);
   }
   await ctx.authLimiter.clear(throttleKey);

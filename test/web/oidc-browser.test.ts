@@ -15,8 +15,8 @@ import { createAccount, createRealm, setAccountActive, setRealmDeactivated } fro
 import { setRealmOidcAutoCreate } from "../../src/domain/oidc-login.js";
 import { decryptForDesktop, otpDecryptApiKey } from "../../src/domain/otp.js";
 import { createLogger } from "../../src/logging.js";
-import { basic } from "../helper.js";
-import { freePort, launchChromium, newContext, screenshot, startWebServer, type WebServer } from "./browser-helper.js";
+import { basic, freePort } from "../helper.js";
+import { launchChromium, newContext, screenshot, startWebServer, type WebServer } from "./browser-helper.js";
 import { type IdpPerson, startTestIdp, type TestIdp } from "./oidc-idp.js";
 
 const PEOPLE: IdpPerson[] = [

@@ -7,8 +7,9 @@ import { revealApiKey } from "../../domain/accounts.js";
 import type { Context } from "../../domain/context.js";
 import { isValidEmail } from "../../domain/email.js";
 import { ldapEnabled, loginWithPassword, passwordAuthEnabled } from "../../domain/login.js";
-import { invalidEmail, RateLimitError, ServiceUnavailableError, ZulipError } from "../../errors.js";
+import { ClientGoneError, invalidEmail, RateLimitError, ServiceUnavailableError, ZulipError } from "../../errors.js";
 import type { Authenticate } from "../authenticate.js";
+import { clientGoneSignal } from "../client-gone.js";
 import { registerEndpoint } from "../endpoint.js";
 import { readParam, requireParam } from "../params.js";
 import { recordRateDecision } from "../plugins/rate-limits.js";
@@ -21,7 +22,7 @@ export function registerFetchApiKey(app: FastifyInstance, ctx: Context): void {
       typed: true,
       config: { limitByAddress: true },
       schema: { response: { 200: apiKeyResponse } },
-      handler: async (request) => {
+      handler: async (request, reply) => {
         const username = requireParam(request, "username");
         const password = requireParam(request, "password");
         const client = readParam(request, "client");
@@ -29,7 +30,8 @@ export function registerFetchApiKey(app: FastifyInstance, ctx: Context): void {
         // An LDAP username need not be an email, so the syntax check applies only without LDAP.
         if (!ldapEnabled(ctx, realm) && !isValidEmail(username)) throw invalidEmail();
         // The request's own logger, so that lines the login writes carry the request id.
-        const { user } = await loginWithPassword({ ...ctx, log: request.log }, { realm, username, password }, (rate) =>
+        const signal = clientGoneSignal(reply);
+        const { user } = await loginWithPassword({ ...ctx, log: request.log }, { realm, username, password, signal }, (rate) =>
           recordRateDecision(request, rate),
         );
         ctx.onLogin(user, realm, loginSource(request, client));
@@ -55,7 +57,7 @@ export function registerJsonFetchApiKey(app: FastifyInstance, ctx: Context, auth
       typed: true,
       authenticate,
       schema: { response: { 200: jsonApiKeyResponse } },
-      handler: async (request) => {
+      handler: async (request, reply) => {
         const principal = request.principal;
         if (principal === null) throw new ZulipError("Not logged in");
         const { user, realm } = principal;
@@ -65,13 +67,14 @@ export function registerJsonFetchApiKey(app: FastifyInstance, ctx: Context, auth
           try {
             const result = await loginWithPassword(
               { ...ctx, log: request.log },
-              { realm, username: user.deliveryEmail, password },
+              { realm, username: user.deliveryEmail, password, signal: clientGoneSignal(reply) },
               (rate) => recordRateDecision(request, rate),
             );
             ok = result.user.id === user.id;
           } catch (err) {
-            // Throttled or unavailable: say so; any other refusal is a wrong password.
-            if (err instanceof RateLimitError || err instanceof ServiceUnavailableError) throw err;
+            // Throttled, unavailable or gone: say so; any other refusal is a wrong password.
+            if (err instanceof RateLimitError || err instanceof ServiceUnavailableError || err instanceof ClientGoneError)
+              throw err;
             if (!(err instanceof ZulipError)) throw err;
           }
           if (!ok) throw new ZulipError("Password is incorrect.");

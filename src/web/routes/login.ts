@@ -7,7 +7,8 @@ import type { Context } from "../../domain/context.js";
 import { isValidEmail } from "../../domain/email.js";
 import { deactivatedAccountMessage, ldapEnabled, loginWithPassword, passwordAuthEnabled } from "../../domain/login.js";
 import type { User } from "../../domain/model.js";
-import { RateLimitError, ZulipError } from "../../errors.js";
+import { ClientGoneError, RateLimitError, ZulipError } from "../../errors.js";
+import { clientGoneSignal } from "../../http/client-gone.js";
 import { recordRateDecision } from "../../http/plugins/rate-limits.js";
 import { finishLogin, loginTarget, renderLogin } from "../login-flow.js";
 import { csrfCheck, currentUser, field, queryValue, redirect, safeNext, tryAgainIn } from "../page-kit.js";
@@ -47,11 +48,12 @@ export function registerLoginRoutes(app: FastifyInstance, ctx: Context, { devMod
     if (!ldapEnabled(ctx, realm) && !isValidEmail(username)) return again(400, "Enter a valid email address.");
     let user: User;
     try {
-      ({ user } = await loginWithPassword({ ...ctx, log: request.log }, { realm, username, password }, (rate) =>
+      const signal = clientGoneSignal(reply);
+      ({ user } = await loginWithPassword({ ...ctx, log: request.log }, { realm, username, password, signal }, (rate) =>
         recordRateDecision(request, rate),
       ));
     } catch (err) {
-      if (!(err instanceof ZulipError)) throw err;
+      if (!(err instanceof ZulipError) || err instanceof ClientGoneError) throw err;
       reply.headers(err.headers);
       const message =
         err instanceof RateLimitError ? `Too many login attempts for this account. ${tryAgainIn(err)}` : err.message;
