@@ -24,6 +24,7 @@ const PEOPLE: IdpPerson[] = [
   { username: "hamlet", password: "idp-pass-hamlet", email: "HAMLET@zulip.com", emailVerified: true, name: "King Hamlet" },
   { username: "newbie", password: "idp-pass-newbie", email: "newbie@zulip.com", emailVerified: true, name: "New Person" },
   { username: "unverified", password: "idp-pass-unverified", email: "iago@zulip.com", emailVerified: false, name: "Not Iago" },
+  { username: "noemail", password: "idp-pass-noemail", name: "No Email" },
 ];
 
 /** Log lines as JSON objects, kept in memory. */
@@ -398,7 +399,37 @@ describe("OpenID Connect in Chromium", () => {
     assert.ok(!text.includes(answer.searchParams.get("state") as string));
   });
 
-  test("an email the provider has not verified logs nobody in", async (t) => {
+  test("cancelling at the provider, and an answer that comes back after 15 minutes, log nobody in", async (t) => {
+    const { server, idp, lines } = await setup();
+    const onEnd = cleanups(t);
+    onEnd(() => idp.stop());
+    onEnd(() => server.close());
+    const context = await newContext(browser, server.origin);
+    onEnd(() => context.close());
+    const page = await context.newPage();
+    await page.goto(`${server.origin}/accounts/login/social/oidc`);
+    const cancelled = callbackResponse(page, server.origin);
+    await page.getByRole("link", { name: "Cancel" }).click();
+    assert.equal((await cancelled).status(), 401);
+    await page.getByRole("heading", { name: "Login cancelled" }).waitFor();
+    await page.getByText("Test IdP did not log you in.").waitFor();
+    assert.ok(lines.some((l) => l.msg === "identity provider did not log the person in" && l.refusal === "denied"));
+
+    idp.holdAnswers = true;
+    await page.goto(`${server.origin}/accounts/login/social/oidc`);
+    await signInAtIdp(page, "iago", "idp-pass-iago");
+    await page.getByText("Answer held").waitFor();
+    idp.holdAnswers = false;
+    server.clock.advance(15 * 60);
+    const late = await page.goto(idp.heldAnswers.at(-1) as string);
+    assert.equal(late?.status(), 400);
+    await page.getByRole("heading", { name: "Login expired" }).waitFor();
+    assert.ok(lines.some((l) => l.msg === "identity provider login expired" && l.refusal === "unknown_state"));
+    assert.equal(idp.tokenRequests.ok + idp.tokenRequests.errors.length, 0, "the expired answer's code was never exchanged");
+    assert.ok(!(await context.cookies(server.origin)).some((c) => c.name === "sessionid"));
+  });
+
+  test("an email the provider has not verified, or none at all, logs nobody in", async (t) => {
     const { server, idp } = await setup();
     const onEnd = cleanups(t);
     onEnd(() => idp.stop());
@@ -411,8 +442,17 @@ describe("OpenID Connect in Chromium", () => {
     await signInAtIdp(page, "unverified", "idp-pass-unverified");
     assert.equal((await answer).status(), 403);
     await page.getByRole("heading", { name: "Email not verified" }).waitFor();
+    await page.getByText("Test IdP has not verified your email address iago@zulip.com").waitFor();
     await screenshot(page, "oidc-09-email-not-verified");
     assert.ok(!(await context.cookies(server.origin)).some((c) => c.name === "sessionid"));
+
+    // A person the provider gives no email for.
+    await context.clearCookies();
+    await page.goto(`${server.origin}/accounts/login/social/oidc`);
+    const noEmail = callbackResponse(page, server.origin);
+    await signInAtIdp(page, "noemail", "idp-pass-noemail");
+    assert.equal((await noEmail).status(), 403);
+    await page.getByText("Test IdP did not share your email address").waitFor();
   });
 
   test("a client secret the provider refuses: 'Login failed' with the request id, an error in the log, no session", async (t) => {

@@ -89,7 +89,8 @@ function loginPage(uid: string, error: string | null): string {
 <form method="post" action="/interaction/${escapeHtml(uid)}/login">
 <label for="u">Username</label><input id="u" name="username" autocomplete="username">
 <label for="p">Password</label><input id="p" name="password" type="password">
-<button type="submit">Sign in</button></form></main></body></html>`;
+<button type="submit">Sign in</button></form>
+<p><a href="/interaction/${escapeHtml(uid)}/abort">Cancel</a></p></main></body></html>`;
 }
 
 export async function startTestIdp(options: { redirectUris: string[]; people: IdpPerson[]; port?: number }): Promise<TestIdp> {
@@ -168,13 +169,19 @@ export async function startTestIdp(options: { redirectUris: string[]; people: Id
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
-    const m = /^\/interaction\/([^/?]+)(\/login)?/.exec(req.url ?? "");
+    const m = /^\/interaction\/([^/?]+)(\/login|\/abort)?/.exec(req.url ?? "");
     if (m === null) {
       holdAnswer(res);
       return callback(req, res);
     }
     try {
       const details = await provider.interactionDetails(req, res);
+      if (m[2] === "/abort") {
+        // The person gives up: the provider answers the application with access_denied.
+        const result = { error: "access_denied", error_description: "End-User aborted interaction" };
+        await provider.interactionFinished(req, res, result, { mergeWithLastSubmission: false });
+        return;
+      }
       if (req.method === "GET") {
         res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(loginPage(details.uid, null));
         return;
