@@ -50,6 +50,8 @@ function isLoopback(issuer: string): boolean {
 /** Network failures, timeouts and 5xx answers: the provider is not there to ask. */
 function isOutage(err: unknown): boolean {
   if (err instanceof client.ResponseBodyError) return err.status >= 500;
+  // A response that is not the expected document carries the response itself as its cause.
+  if (err instanceof Response) return err.status >= 500;
   if (err instanceof DOMException && (err.name === "TimeoutError" || err.name === "AbortError")) return true;
   if (err instanceof TypeError) return true; // fetch failed: refused, reset, unresolvable
   const cause = (err as { cause?: unknown } | null)?.cause;

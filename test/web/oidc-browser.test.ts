@@ -25,6 +25,7 @@ const PEOPLE: IdpPerson[] = [
   { username: "newbie", password: "idp-pass-newbie", email: "newbie@zulip.com", emailVerified: true, name: "New Person" },
   { username: "unverified", password: "idp-pass-unverified", email: "iago@zulip.com", emailVerified: false, name: "Not Iago" },
   { username: "noemail", password: "idp-pass-noemail", name: "No Email" },
+  { username: "silent", password: "idp-pass-silent", email: "iago@zulip.com", name: "Says Nothing" },
 ];
 
 /** Log lines as JSON objects, kept in memory. */
@@ -445,6 +446,14 @@ describe("OpenID Connect in Chromium", () => {
     await page.getByText("Test IdP has not verified your email address iago@zulip.com").waitFor();
     await screenshot(page, "oidc-09-email-not-verified");
     assert.ok(!(await context.cookies(server.origin)).some((c) => c.name === "sessionid"));
+
+    // A provider that does not say whether it verified the address: not good enough either.
+    await context.clearCookies();
+    await page.goto(`${server.origin}/accounts/login/social/oidc`);
+    const silent = callbackResponse(page, server.origin);
+    await signInAtIdp(page, "silent", "idp-pass-silent");
+    assert.equal((await silent).status(), 403);
+    await page.getByRole("heading", { name: "Email not verified" }).waitFor();
 
     // A person the provider gives no email for.
     await context.clearCookies();

@@ -7,6 +7,8 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { Writable } from "node:stream";
 import { test } from "node:test";
 import type { LightMyRequestResponse } from "fastify";
@@ -241,6 +243,41 @@ test("a provider whose oidc_url is wrong: a page saying it is not set up, an err
   assert.match(cookie, /Path=\/complete\/oidc\//);
   assert.match(cookie, /HttpOnly/);
   assert.match(cookie, /SameSite=Lax/);
+});
+
+test("a provider answering 5xx: 'Login unavailable, not answering', a warning in the log, tried again only after 30 seconds", async (t) => {
+  let asked = 0;
+  const broken = createServer((_req, res) => {
+    asked++;
+    res.writeHead(503, { "content-type": "text/plain" }).end("maintenance");
+  });
+  await new Promise<void>((resolve) => broken.listen(0, "127.0.0.1", resolve));
+  t.after(() => new Promise<void>((resolve) => broken.close(() => resolve())));
+  const issuer = `http://127.0.0.1:${(broken.address() as AddressInfo).port}`;
+  const lines: Record<string, unknown>[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString("utf8").split("\n")) if (line !== "") lines.push(JSON.parse(line));
+      done();
+    },
+  });
+  const server = await makeTestServer({
+    env: {
+      LATCHKEY_OIDC_IDPS: JSON.stringify({ corp: { display_name: "Corp", oidc_url: issuer, client_id: "c", secret: "s" } }),
+    },
+    logger: createLogger("info", stream),
+  });
+  t.after(() => server.close());
+  const res = await get(server, "/login/oidc/?subdomain=&idp=corp");
+  assert.equal(res.statusCode, 503);
+  assert.match(res.body, /Corp is not answering, so you cannot log in with it right now\./);
+  assert.ok(lines.some((l) => l.msg === "identity provider unavailable" && l.level === 40));
+  assert.equal(asked, 1);
+  assert.equal((await get(server, "/login/oidc/?subdomain=&idp=corp")).statusCode, 503);
+  assert.equal(asked, 1, "within 30 seconds the failure stands without asking again");
+  server.clock.advance(30);
+  assert.equal((await get(server, "/login/oidc/?subdomain=&idp=corp")).statusCode, 503);
+  assert.equal(asked, 2);
 });
 
 test("LATCHKEY_OIDC_IDPS is checked at boot: each mistake stops the server with a message naming the variable", () => {
