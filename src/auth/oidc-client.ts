@@ -1,7 +1,7 @@
 /**
  * The OpenID Connect relying party, with `openid-client` (an OpenID-certified client): discovery,
- * the authorization URL, the code exchange with PKCE, the ID token's checks (signature, issuer,
- * audience, expiry, nonce) and the UserInfo claims.
+ * the authorization URL, the code exchange with PKCE, the ID token's checks (signature against
+ * the provider's published keys, issuer, audience, expiry, nonce) and the UserInfo claims.
  *
  * Discovery happens on first use, not at boot, so a provider that is down does not keep the
  * server from starting. Its result is kept for a day; a failure is remembered for
@@ -75,6 +75,10 @@ function configurationFor(idp: OidcIdp, metadata: client.ServerMetadata): client
   const config = new client.Configuration(metadata, idp.clientId, idp.secret, auth);
   config.timeout = REQUEST_TIMEOUT_S;
   if (isLoopback(idp.issuer)) client.allowInsecureRequests(config);
+  // OpenID Connect lets a client skip the ID token's signature when it comes straight from the
+  // token endpoint over TLS; python-social-auth checks it against the provider's keys, and so
+  // does Latchkey.
+  client.enableNonRepudiationChecks(config);
   return config;
 }
 

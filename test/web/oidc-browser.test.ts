@@ -367,6 +367,8 @@ describe("OpenID Connect in Chromium", () => {
     onEnd(() => other.close());
     const stranger = await (await other.newPage()).goto(answer.toString());
     assert.equal(stranger?.status(), 400);
+    const mine = await page.goto(answer.toString());
+    assert.equal(mine?.status(), 400, "the refused answer took this browser's state cookie with it");
 
     // A login whose answer is used once, then replayed.
     const first = callbackResponse(page, server.origin);
