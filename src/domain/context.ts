@@ -33,6 +33,12 @@ export interface ExternalPasswordBackend {
    * LDAP_APPEND_DOMAIN: `alice` is `alice@<domain>`); the name itself otherwise.
    */
   accountName(canonicalName: string): string;
+  /**
+   * Zulip's `email_belongs_to_ldap`: whether the person with this email is managed by the
+   * directory (LDAP_APPEND_DOMAIN: the email's domain is it; otherwise the reverse email search
+   * finds them). Throws DirectoryUnavailableError when the directory cannot be asked.
+   */
+  managesEmail(email: string): Promise<boolean>;
 }
 
 export interface PasswordAttempt {

@@ -99,6 +99,11 @@ export class LdapBackend implements ExternalPasswordBackend {
     return this.accountFor(ctx, attempt.realm, login, flags);
   }
 
+  async managesEmail(email: string): Promise<boolean> {
+    if (this.rules.appendDomain !== null) return domainOf(email) === this.rules.appendDomain;
+    return (await this.directory.session((session) => session.findUserByEmail(email))).length > 0;
+  }
+
   /** With LDAP_APPEND_DOMAIN, `alice` and `alice@<domain>` are one person, so one login budget. */
   accountName(canonicalName: string): string {
     const { appendDomain } = this.rules;

@@ -14,6 +14,8 @@ import {
   type ZulipError,
 } from "../errors.js";
 import type { AuthFlag, Context, PasswordAttempt } from "./context.js";
+import { isValidEmail } from "./email.js";
+import { DirectoryUnavailableError } from "./ldap-login.js";
 import { loginThrottleKey } from "./login-identity.js";
 import type { Realm, User } from "./model.js";
 import { isOversizedPassword, passwordProblem } from "./password-policy.js";
@@ -37,6 +39,21 @@ export function deactivatedAccountMessage(email: string): string {
 export function requireEmailFormatUsernames(ctx: Context, realm: Realm | null): boolean {
   if (realm === null || !ldapEnabled(ctx, realm)) return true;
   return ctx.ldap?.requiresEmailUsernames ?? true;
+}
+
+/**
+ * Zulip's `email_belongs_to_ldap` for an organization: false unless LDAP login is on there.
+ * When the directory cannot be asked the answer is "unavailable", and callers fail closed.
+ */
+export async function emailBelongsToLdap(ctx: Context, realm: Realm, email: string): Promise<boolean | "unavailable"> {
+  if (ctx.ldap === null || !ldapEnabled(ctx, realm) || !isValidEmail(email)) return false;
+  try {
+    return await ctx.ldap.managesEmail(email);
+  } catch (err) {
+    if (!(err instanceof DirectoryUnavailableError)) throw err;
+    ctx.log.error({ err, realm: realm.subdomain }, "LDAP directory unavailable; login refused");
+    return "unavailable";
+  }
 }
 
 /**
@@ -163,8 +180,13 @@ export async function loginWithPassword(
   const flags = new Set<AuthFlag>();
   const hasher = new AttemptHasher(ctx.hasher);
   const attemptCtx: Context = { ...ctx, hasher };
-  let user = await authenticateByEmail(attemptCtx, attempt, flags);
-  if (user === null && ctx.ldap !== null && ldapEnabled(ctx, attempt.realm)) {
+  // An address the directory manages never logs in with a password kept here (Zulip refuses to
+  // let such people have one; Latchkey also ignores one set before LDAP was turned on).
+  const managed = attempt.realm.authMethods.email ? await emailBelongsToLdap(ctx, attempt.realm, attempt.username) : false;
+  // A directory that cannot say whether it manages the address cannot check its password either.
+  if (managed === "unavailable") flags.add("ldap_unavailable");
+  let user = managed === false ? await authenticateByEmail(attemptCtx, attempt, flags) : null;
+  if (user === null && managed !== "unavailable" && ctx.ldap !== null && ldapEnabled(ctx, attempt.realm)) {
     user = await ctx.ldap.authenticate(attemptCtx, attempt, flags);
   }
   if (user === null) {

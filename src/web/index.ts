@@ -77,7 +77,7 @@ async function webPlugin(app: FastifyInstance, { ctx, config, restAuth }: WebOpt
 
   const devMode = config.mode === "development";
   registerLoginRoutes(app, ctx, { devMode });
-  if (devMode) registerDevLoginRoutes(app, ctx, { outboxDir: config.email.outboxDir });
+  if (devMode) registerDevLoginRoutes(app, ctx, { outboxDir: config.email.outboxDir ?? "./var/outbox" });
   registerOidcLoginRoutes(app, ctx);
   registerDesktopLoginRoute(app, ctx);
   registerLogoutRoutes(app, ctx);

@@ -26,6 +26,7 @@ const env: Record<string, string> = {
   LATCHKEY_OIDC_IDPS: JSON.stringify({
     corp: { display_name: "Corp", oidc_url: "https://idp.example.com", client_id: "latchkey", secret: "s" },
   }),
+  LATCHKEY_EMAIL_OUTBOX: join(dir, "outbox"),
 };
 
 interface Run {

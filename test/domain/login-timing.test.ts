@@ -190,6 +190,7 @@ test("any password backend that turns an attempt down without hashing still cost
     configured: true,
     requiresEmailUsernames: false,
     accountName: (name: string) => name,
+    managesEmail: async () => false,
     async authenticate(_ctx: Context, _attempt: PasswordAttempt, flags: Set<AuthFlag>) {
       flags.add("no_matching_ldap_user");
       return null;

@@ -217,6 +217,7 @@ test("where the organization maps LDAP usernames, the field asks for an LDAP use
     configured: true,
     requiresEmailUsernames: false,
     accountName: (name: string) => name,
+    managesEmail: async () => false,
     authenticate: async () => null,
   };
   await server.ctx.stores.realms.update(server.realm.id, { authMethods: { ldap: true } });
