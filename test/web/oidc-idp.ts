@@ -228,3 +228,58 @@ export async function startTestIdp(options: { redirectUris: string[]; people: Id
     },
   };
 }
+
+/**
+ * What a browser does at the provider, done with fetch: follow its redirects to its login page,
+ * sign in there, and follow on until the provider sends the browser back to `redirectUri`. The
+ * answer URL (with `code` and `state`) is returned, not visited.
+ */
+export async function signInAtProvider(
+  authorizationUrl: string,
+  username: string,
+  password: string,
+  redirectUri: string,
+): Promise<string> {
+  const jar = new Map<string, string>();
+  const remember = (res: Response) => {
+    for (const cookie of res.headers.getSetCookie()) {
+      const [pair] = cookie.split(";");
+      const eq = (pair ?? "").indexOf("=");
+      if (eq > 0) jar.set((pair as string).slice(0, eq), (pair as string).slice(eq + 1));
+    }
+  };
+  const send = async (url: string, init: RequestInit = {}) => {
+    const cookie = [...jar].map(([k, v]) => `${k}=${v}`).join("; ");
+    const res = await fetch(url, {
+      ...init,
+      redirect: "manual",
+      headers: { ...(init.headers as Record<string, string>), cookie },
+    });
+    remember(res);
+    return res;
+  };
+  let url = authorizationUrl;
+  let res = await send(url);
+  for (let hops = 0; hops < 10; hops++) {
+    const location = res.headers.get("location");
+    if (location === null) break;
+    url = new URL(location, url).toString();
+    if (url.startsWith(redirectUri)) return url;
+    res = await send(url);
+  }
+  const form = /action="([^"]+)"/.exec(await res.text());
+  if (form === null) throw new Error(`no login form at ${url} (${res.status})`);
+  res = await send(new URL(form[1] as string, url).toString(), {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ username, password }).toString(),
+  });
+  for (let hops = 0; hops < 10; hops++) {
+    const location = res.headers.get("location");
+    if (location === null) throw new Error(`the provider stopped at ${url} (${res.status})`);
+    url = new URL(location, url).toString();
+    if (url.startsWith(redirectUri)) return url;
+    res = await send(url);
+  }
+  throw new Error("too many redirects at the provider");
+}

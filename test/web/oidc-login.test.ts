@@ -14,11 +14,13 @@ import { test } from "node:test";
 import type { LightMyRequestResponse } from "fastify";
 import { parseOidcIdps } from "../../src/auth/oidc-config.js";
 import { loadConfig } from "../../src/config.js";
-import { createRealm, setRealmAuthMethods } from "../../src/domain/accounts.js";
+import { createAccount, createRealm, setRealmAuthMethods } from "../../src/domain/accounts.js";
+import { otpDecryptApiKey } from "../../src/domain/otp.js";
 import { ConfigError } from "../../src/env.js";
 import { createLogger } from "../../src/logging.js";
 import { json, makeTestServer, type TestServer } from "../helper.js";
-import { startTestIdp } from "./oidc-idp.js";
+import { signInAtProvider, startTestIdp } from "./oidc-idp.js";
+import { InjectBrowser } from "./web-helper.js";
 
 function idps(entries: Record<string, Record<string, unknown>>): Record<string, string> {
   const full = Object.fromEntries(
@@ -34,7 +36,7 @@ function get(server: TestServer, url: string, host = "testserver"): Promise<Ligh
   return server.app.inject({ method: "GET", url, headers: { host } });
 }
 
-async function settings(server: TestServer, host = "testserver"): Promise<Record<string, unknown>> {
+async function serverSettings(server: TestServer, host = "testserver"): Promise<Record<string, unknown>> {
   const res = await get(server, "/api/v1/server_settings", host);
   assert.equal(res.statusCode, 200, res.body);
   return json(res);
@@ -45,7 +47,7 @@ test("one provider: server_settings lists exactly Zulip's oidc:oidc entry and au
     env: idps({ keycloak: { display_name: "Keycloak", display_icon: "/static/favicon.svg" } }),
   });
   t.after(() => server.close());
-  const body = await settings(server);
+  const body = await serverSettings(server);
   assert.deepEqual(body.external_authentication_methods, [
     {
       name: "oidc:oidc",
@@ -59,7 +61,7 @@ test("one provider: server_settings lists exactly Zulip's oidc:oidc entry and au
   // Zulip's default display name, and no icon.
   const plain = await makeTestServer({ env: idps({ corp: {} }) });
   t.after(() => plain.close());
-  assert.deepEqual((await settings(plain)).external_authentication_methods, [
+  assert.deepEqual((await serverSettings(plain)).external_authentication_methods, [
     {
       name: "oidc:oidc",
       display_name: "OIDC",
@@ -73,14 +75,14 @@ test("one provider: server_settings lists exactly Zulip's oidc:oidc entry and au
 test("no provider, or the organization switched it off: an empty list and 'openid connect' false", async (t) => {
   const none = await makeTestServer();
   t.after(() => none.close());
-  const body = await settings(none);
+  const body = await serverSettings(none);
   assert.deepEqual(body.external_authentication_methods, []);
   assert.equal((body.authentication_methods as Record<string, boolean>)["openid connect"], false);
 
   const server = await makeTestServer({ env: idps({ corp: {} }) });
   t.after(() => server.close());
   await setRealmAuthMethods(server.ctx, server.realm.id, { oidc: false });
-  const off = await settings(server);
+  const off = await serverSettings(server);
   assert.deepEqual(off.external_authentication_methods, []);
   assert.equal((off.authentication_methods as Record<string, boolean>)["openid connect"], false);
   const page = await get(server, "/login/");
@@ -102,11 +104,11 @@ test("several providers: oidc:<name> at /accounts/login/social/oidc/<name>, each
   await createRealm(server.ctx, { subdomain: "sales", name: "Sales" });
   await createRealm(server.ctx, { subdomain: "lab", name: "Lab" });
   const names = async (host: string) =>
-    ((await settings(server, host)).external_authentication_methods as { name: string }[]).map((m) => m.name);
+    ((await serverSettings(server, host)).external_authentication_methods as { name: string }[]).map((m) => m.name);
   assert.deepEqual(await names("testserver"), ["oidc:google", "oidc:okta"]);
   assert.deepEqual(await names("sales.testserver"), ["oidc:google", "oidc:keycloak", "oidc:okta"]);
   assert.deepEqual(await names("lab.testserver"), ["oidc:google"]);
-  const sales = (await settings(server, "sales.testserver")).external_authentication_methods as Record<string, unknown>[];
+  const sales = (await serverSettings(server, "sales.testserver")).external_authentication_methods as Record<string, unknown>[];
   assert.deepEqual(sales[1], {
     name: "oidc:keycloak",
     display_name: "Keycloak",
@@ -278,6 +280,70 @@ test("a provider answering 5xx: 'Login unavailable, not answering', a warning in
   server.clock.advance(30);
   assert.equal((await get(server, "/login/oidc/?subdomain=&idp=corp")).statusCode, 503);
   assert.equal(asked, 2);
+});
+
+test("with LATCHKEY_REALM_HOSTS the answer at the root host hands the browser to the organization's own host, and the app gets that URL", async (t) => {
+  const idp = await startTestIdp({
+    redirectUris: ["http://testserver/complete/oidc/"],
+    people: [{ username: "regan", password: "idp-regan", email: "regan@lear.example", emailVerified: true }],
+  });
+  t.after(() => idp.stop());
+  const server = await makeTestServer({
+    env: {
+      LATCHKEY_REALM_HOSTS: "lear=chat.lear.example",
+      LATCHKEY_OIDC_IDPS: JSON.stringify({ corp: { oidc_url: idp.issuer, client_id: idp.clientId, secret: idp.secret } }),
+    },
+  });
+  t.after(() => server.close());
+  const lear = await createRealm(server.ctx, { subdomain: "lear", name: "Lear" });
+  const { user: regan, apiKey } = await createAccount(server.ctx, {
+    realmId: lear.id,
+    email: "regan@lear.example",
+    fullName: "Regan",
+    password: null,
+  });
+  const settings = await serverSettings(server, "chat.lear.example");
+  assert.equal(
+    (settings.external_authentication_methods as { login_url: string }[])[0]?.login_url,
+    "/accounts/login/social/oidc",
+  );
+
+  /** One login started on `host`, through the provider, back at the root host. */
+  async function through(host: string, query: string): Promise<{ answer: LightMyRequestResponse; root: InjectBrowser }> {
+    const start = await get(server, `/accounts/login/social/oidc${query}`, host);
+    assert.equal(start.statusCode, 302);
+    const begin = new URL(start.headers.location as string);
+    assert.equal(begin.origin, "http://testserver", "the login continues on the root host");
+    const root = new InjectBrowser(server.app, "testserver");
+    const toProvider = await root.get(`${begin.pathname}${begin.search}`);
+    assert.equal(toProvider.statusCode, 302);
+    const back = new URL(
+      await signInAtProvider(String(toProvider.headers.location), "regan", "idp-regan", "http://testserver/complete/oidc/"),
+    );
+    return { answer: await root.get(`${back.pathname}${back.search}`), root };
+  }
+
+  for (const host of ["chat.lear.example", "lear.testserver"]) {
+    const { answer } = await through(host, "?next=/settings/bots");
+    assert.equal(answer.statusCode, 302);
+    const handoff = new URL(answer.headers.location as string);
+    assert.equal(handoff.origin, "http://chat.lear.example", `started on ${host}`);
+    assert.match(handoff.pathname, /^\/accounts\/login\/subdomain\/[A-Za-z0-9]{32}$/);
+    assert.equal(handoff.searchParams.get("next"), "/settings/bots");
+    const org = new InjectBrowser(server.app, "chat.lear.example");
+    const landed = await org.get(`${handoff.pathname}${handoff.search}`);
+    assert.equal(landed.statusCode, 302);
+    assert.equal(landed.headers.location, "/settings/bots");
+    assert.match((await org.get("/settings/bots")).body, /Regan/);
+  }
+
+  const otp = randomBytes(32).toString("hex");
+  const { answer: mobile } = await through("lear.testserver", `?mobile_flow_otp=${otp}`);
+  const zulip = new URL(mobile.headers.location as string);
+  assert.equal(zulip.protocol, "zulip:");
+  assert.equal(zulip.searchParams.get("realm"), "http://chat.lear.example");
+  assert.equal(zulip.searchParams.get("user_id"), String(regan.id));
+  assert.equal(otpDecryptApiKey(zulip.searchParams.get("otp_encrypted_api_key") as string, otp), apiKey);
 });
 
 test("LATCHKEY_OIDC_IDPS is checked at boot: each mistake stops the server with a message naming the variable", () => {
