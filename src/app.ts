@@ -8,6 +8,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequ
 import type { Config } from "./config.js";
 import type { Context } from "./domain/context.js";
 import { makeRestAuthenticator } from "./http/authenticate.js";
+import { acceptEveryMethod } from "./http/endpoint.js";
 import { registerBodyParsers } from "./http/plugins/body-parsers.js";
 import { registerErrorEnvelope, sendFrameworkError } from "./http/plugins/error-envelope.js";
 import { registerRateLimits } from "./http/plugins/rate-limits.js";
@@ -60,6 +61,7 @@ export async function buildApp({ config, ctx, logger }: BuildAppOptions): Promis
     routerOptions: { ignoreDuplicateSlashes: true },
   });
   newlineSerializers(app);
+  acceptEveryMethod(app);
 
   app.decorateRequest("principal", null);
   app.decorateRequest("apiKeyDigest", null);
@@ -90,7 +92,7 @@ export async function buildApp({ config, ctx, logger }: BuildAppOptions): Promis
       startBrowserSession: (request, reply, user) => startBrowserSession(ctx, request, reply, user, ctx.site.secure),
     });
   }
-  await registerWeb(app, { ctx, config, restAuth: authenticate });
+  await registerWeb(app, { ctx, config });
 
   return app;
 }
