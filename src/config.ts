@@ -2,14 +2,13 @@
  * Configuration from the environment, validated at boot. A bad value stops the server with a
  * message that names the variable.
  */
-import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { type JwtKey, parseJwtAuthKeys } from "./auth/jwt-keys.js";
 import { type LdapConfig, parseLdapConfig } from "./auth/ldap-config.js";
 import { parseOidcIdps } from "./auth/oidc-config.js";
 import { parseRateRules, type RateRule } from "./domain/rate-rules.js";
 import type { OidcIdp } from "./domain/sso-ports.js";
-import { ConfigError, type Env, readBool, readInt, readString } from "./env.js";
+import { ConfigError, type Env, readBool, readFileSetting, readInt, readString } from "./env.js";
 import { parseTrustedProxies } from "./http/client-address.js";
 
 export type Mode = "development" | "production";
@@ -133,15 +132,7 @@ function readEmailConfig(env: Env, externalHost: string, mode: Mode): EmailConfi
   const user = readString(env, "LATCHKEY_SMTP_USER", "");
   const password = env.LATCHKEY_SMTP_PASSWORD ?? "";
   if (user !== "" && password === "") throw new ConfigError("LATCHKEY_SMTP_PASSWORD", "required with LATCHKEY_SMTP_USER");
-  const caFile = readString(env, "LATCHKEY_SMTP_CA_FILE", "");
-  let ca: Buffer | null = null;
-  if (caFile !== "") {
-    try {
-      ca = readFileSync(caFile);
-    } catch (err) {
-      throw new ConfigError("LATCHKEY_SMTP_CA_FILE", `cannot read ${caFile}: ${(err as Error).message}`);
-    }
-  }
+  const ca = readFileSetting(env, "LATCHKEY_SMTP_CA_FILE");
   const domain = externalHost.replace(/:\d+$/, "");
   const from = readString(
     env,

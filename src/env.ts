@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+
 /**
  * Reading settings from the environment: the readers every `LATCHKEY_*` variable goes through,
  * and the one error a bad value raises, naming the variable. `src/config.ts` and
@@ -43,4 +45,15 @@ export function readBool(env: Env, name: string, fallback: boolean): boolean {
   if (["1", "true", "yes", "on"].includes(v)) return true;
   if (["0", "false", "no", "off"].includes(v)) return false;
   throw new ConfigError(name, `expected true or false, got ${JSON.stringify(env[name])}`);
+}
+
+/** The contents of the file a variable names (a PEM CA file, say), or null when it is unset. */
+export function readFileSetting(env: Env, name: string): Buffer | null {
+  const path = readRaw(env, name);
+  if (path === "") return null;
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new ConfigError(name, `cannot read ${path}: ${(err as Error).message}`);
+  }
 }

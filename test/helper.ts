@@ -180,7 +180,7 @@ export function json(res: LightMyRequestResponse): Record<string, unknown> {
 export async function freshPostgresUrl(): Promise<{ url: string; drop(): Promise<void> } | null> {
   const base = process.env.LATCHKEY_TEST_POSTGRES_URL ?? "postgres://root@127.0.0.1:5432/test";
   const schema = `lk_test_${randomBytes(6).toString("hex")}`;
-  const admin = new pg.Client({ connectionString: base, connectionTimeoutMillis: 3000 });
+  const admin = new pg.Client({ connectionString: base, connectionTimeoutMillis: 10_000 });
   try {
     await admin.connect();
   } catch (err) {

@@ -40,7 +40,6 @@ if (redis !== null && postgres !== null) {
         LATCHKEY_ARGON2_MEMORY_KIB: "19456",
         LATCHKEY_ARGON2_PARALLELISM: "1",
         LATCHKEY_LOG_LEVEL: "silent",
-        // serve needs somewhere to send mail.
         LATCHKEY_EMAIL_OUTBOX: join(dir, "outbox"),
       };
       const config = loadConfig("production", env);

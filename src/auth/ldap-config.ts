@@ -3,9 +3,8 @@
  * `LDAP_*` settings (zproject/backends.py, ZulipLDAPAuthBackend); `docs/ldap.md` maps one to
  * the other.
  */
-import { readFileSync } from "node:fs";
 import { FilterParser } from "ldapts";
-import { ConfigError, type Env, readRaw as read, readBool, readInt } from "../env.js";
+import { ConfigError, type Env, readRaw as read, readBool, readFileSetting, readInt } from "../env.js";
 
 export interface LdapConfig {
   /** Tried in order; the next one only when a server cannot be reached. */
@@ -100,15 +99,7 @@ export function parseLdapConfig(env: Env): LdapConfig | null {
   if (startTls && serverUris.some((u) => u.startsWith("ldaps:"))) {
     throw new ConfigError("LATCHKEY_LDAP_START_TLS", "use either ldaps:// URLs or StartTLS over ldap://, not both");
   }
-  const caFile = read(env, "LATCHKEY_LDAP_CA_FILE");
-  let ca: Buffer | null = null;
-  if (caFile !== "") {
-    try {
-      ca = readFileSync(caFile);
-    } catch (err) {
-      throw new ConfigError("LATCHKEY_LDAP_CA_FILE", `cannot read ${caFile}: ${(err as Error).message}`);
-    }
-  }
+  const ca = readFileSetting(env, "LATCHKEY_LDAP_CA_FILE");
 
   const bindDn = read(env, "LATCHKEY_LDAP_BIND_DN");
   const bindPassword = env.LATCHKEY_LDAP_BIND_PASSWORD ?? "";
