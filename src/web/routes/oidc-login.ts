@@ -47,8 +47,8 @@ function flowOf(otps: Otps, next: string | undefined): OidcFlow {
 }
 
 export function registerOidcLoginRoutes(app: FastifyInstance, ctx: Context): void {
-  const loginLink = (realm: Realm | null): SafeHtml =>
-    html`<a href="${realm === null ? "/login/" : `${ctx.site.urlOf(realm.subdomain)}/login/`}">Log in</a>`;
+  const loginLink = (realm: Realm | null, text = "Log in"): SafeHtml =>
+    html`<a href="${realm === null ? "/login/" : `${ctx.site.urlOf(realm.subdomain)}/login/`}">${text}</a>`;
 
   const page = (reply: FastifyReply, status: number, title: string, message: SafeHtml | string, realm: Realm | null) =>
     sendHtml(reply, status, messagePage(title, message, realm?.name));
@@ -78,7 +78,7 @@ export function registerOidcLoginRoutes(app: FastifyInstance, ctx: Context): voi
         reply,
         502,
         "Login unavailable",
-        html`Logging in with ${idp.displayName} is not set up correctly, so it cannot be used right now. Tell your administrator and quote request ${request.id}, or ${loginLink(realm)} another way.`,
+        html`Logging in with ${idp.displayName} is not set up correctly, so it cannot be used right now. Tell your administrator and quote request ${request.id}, or ${loginLink(realm, "log in")} another way.`,
         realm,
       );
     }
@@ -87,7 +87,7 @@ export function registerOidcLoginRoutes(app: FastifyInstance, ctx: Context): voi
       reply,
       503,
       "Login unavailable",
-      html`${idp.displayName} is not answering, so you cannot log in with it right now. Try again in a few minutes, or ${loginLink(realm)} another way.`,
+      html`${idp.displayName} is not answering, so you cannot log in with it right now. Try again in a few minutes, or ${loginLink(realm, "log in")} another way.`,
       realm,
     );
   };
@@ -266,7 +266,7 @@ export function registerOidcLoginRoutes(app: FastifyInstance, ctx: Context): voi
           reply,
           403,
           "Email not verified",
-          html`${name} has not verified your email address ${email ?? ""}, so it cannot log you in here. Verify it with ${name}, or ${loginLink(realm)} another way.`,
+          html`${name} has not verified your email address ${email ?? ""}, so it cannot log you in here. Verify it with ${name}, or ${loginLink(realm, "log in")} another way.`,
           realm,
         );
       case "invalid_email":
