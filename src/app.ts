@@ -16,6 +16,7 @@ import "./http/request-state.js";
 import { registerBotRoutes } from "./http/routes/bots.js";
 import { registerDevLogin } from "./http/routes/dev-login.js";
 import { registerFetchApiKey } from "./http/routes/fetch-api-key.js";
+import { registerJwtFetchApiKey } from "./http/routes/jwt-fetch-api-key.js";
 import { registerKeyLifecycle } from "./http/routes/key-lifecycle.js";
 import { registerLastUse } from "./http/routes/last-use.js";
 import { registerServerSettings } from "./http/routes/server-settings.js";
@@ -80,6 +81,7 @@ export async function buildApp({ config, ctx, logger }: BuildAppOptions): Promis
   registerRateLimits(app, ctx);
 
   registerFetchApiKey(app, ctx);
+  registerJwtFetchApiKey(app, ctx, config);
   registerServerSettings(app, ctx, config);
   registerUsersMe(app, config, authenticate);
   registerKeyLifecycle(app, ctx, authenticate);

@@ -3,8 +3,11 @@
  * message that names the variable.
  */
 import { availableParallelism } from "node:os";
+import { type JwtKey, parseJwtAuthKeys } from "./auth/jwt-keys.js";
 import { type LdapConfig, parseLdapConfig } from "./auth/ldap-config.js";
+import { parseOidcIdps } from "./auth/oidc-config.js";
 import { parseRateRules, type RateRule } from "./domain/rate-rules.js";
+import type { OidcIdp } from "./domain/sso-ports.js";
 import { ConfigError, type Env, readBool, readFileSetting, readInt, readString } from "./env.js";
 import { parseTrustedProxies } from "./http/client-address.js";
 
@@ -82,6 +85,10 @@ export interface Config {
   logLevel: string;
   /** LDAP login (`LATCHKEY_LDAP_*`); null when no directory is configured. */
   ldap: LdapConfig | null;
+  /** OpenID Connect identity providers (`LATCHKEY_OIDC_IDPS`), in the order written. */
+  oidcIdps: OidcIdp[];
+  /** JWT login's keys by subdomain (`LATCHKEY_JWT_AUTH_KEYS`). */
+  jwtAuthKeys: Map<string, JwtKey>;
   /** Record each API key's last use (time, address, client), at most once a minute per key. */
   trackKeyUse: boolean;
   email: EmailConfig;
@@ -267,6 +274,8 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
     bodyLimit: readInt(env, "LATCHKEY_BODY_LIMIT", 1024 * 1024, 1024, 100 * 1024 * 1024),
     logLevel: readString(env, "LATCHKEY_LOG_LEVEL", "info"),
     ldap: parseLdapConfig(env),
+    oidcIdps: parseOidcIdps(env),
+    jwtAuthKeys: parseJwtAuthKeys(env),
     trackKeyUse: readBool(env, "LATCHKEY_TRACK_KEY_USE", true),
     email: readEmailConfig(env, externalHost, mode),
   };

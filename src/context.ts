@@ -1,6 +1,8 @@
 /** Wires the rules to their real parts: database, hasher, secrets, cache, throttles. */
 import type { Redis } from "ioredis";
+import { JoseJwtVerifier } from "./auth/jwt-keys.js";
 import { createLdapBackend } from "./auth/ldap-directory.js";
+import { OpenIdClient } from "./auth/oidc-client.js";
 import { Argon2Hasher } from "./auth/password-hasher.js";
 import type { Config } from "./config.js";
 import { KeyVault } from "./domain/api-key.js";
@@ -14,6 +16,7 @@ import type { PasswordHasher } from "./domain/ports.js";
 import { FailClosedLimiter, FallbackLimiter } from "./domain/rate-limit-policies.js";
 import { MemoryRateLimiter, type RateLimiter } from "./domain/rate-limiter.js";
 import { Site } from "./domain/site.js";
+import type { IdentityProviderClient } from "./domain/sso-ports.js";
 import { MESSAGES } from "./errors.js";
 import { createMailer } from "./mail/nodemailer-mailer.js";
 import type { Secrets } from "./secrets.js";
@@ -38,6 +41,10 @@ export interface ContextOptions {
   onLogin?: Context["onLogin"];
   /** Where email goes; by default SMTP or the outbox folder, as configured. */
   mailer?: Mailer;
+  /** How long a failed OpenID Connect discovery is remembered before the next login tries again. */
+  oidcRetryAfterMs?: number;
+  /** The OpenID Connect relying party; by default `openid-client`. */
+  oidcClient?: IdentityProviderClient;
 }
 
 const quietLog: Log = { info() {}, warn() {}, error() {} };
@@ -74,6 +81,19 @@ export function createContext(options: ContextOptions): Context {
       passwordReset: { limiter: failClosed(MESSAGES.passwordResetUnavailable), rules: config.passwordResetRateRules },
     },
     ldap: options.ldap ?? (config.ldap === null ? null : createLdapBackend(config.ldap)),
+    oidc:
+      config.oidcIdps.length === 0
+        ? null
+        : {
+            idps: config.oidcIdps,
+            client:
+              options.oidcClient ??
+              new OpenIdClient({
+                clock,
+                ...(options.oidcRetryAfterMs === undefined ? {} : { retryAfterMs: options.oidcRetryAfterMs }),
+              }),
+          },
+    jwt: config.jwtAuthKeys.size === 0 ? null : new JoseJwtVerifier(config.jwtAuthKeys, clock),
     mailer: options.mailer ?? createMailer(config.email),
     webSecret: options.secrets.sessionSecret,
     // Zulip's email_on_new_login, unless the caller handles logins itself; every login is logged.

@@ -6,7 +6,18 @@ import type { Writable } from "node:stream";
 import type { FastifyRequest } from "fastify";
 import { type Logger, pino } from "pino";
 
-const SENSITIVE_PARAMS = new Set(["password", "api_key", "key", "token", "otp", "mobile_flow_otp", "desktop_flow_otp"]);
+// `code` and `state`: an identity provider's answer (a single-use code, and the state that ties it to a browser).
+const SENSITIVE_PARAMS = new Set([
+  "password",
+  "api_key",
+  "key",
+  "token",
+  "otp",
+  "mobile_flow_otp",
+  "desktop_flow_otp",
+  "code",
+  "state",
+]);
 
 /** A query-string name as the server will read it: percent-decoded, `+` as space, lower-cased. */
 function paramName(raw: string): string {

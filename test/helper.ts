@@ -90,6 +90,8 @@ export interface TestServerOptions {
   log?: Log;
   /** A pino logger for both the rules and the HTTP layer (request lines, and rules run with `request.log`). */
   logger?: Logger;
+  /** How long a failed OpenID Connect discovery is remembered. */
+  oidcRetryAfterMs?: number;
 }
 
 /** Default environment for tests: the root organization at testserver. */
@@ -118,6 +120,7 @@ export async function makeTestServer(options: TestServerOptions = {}): Promise<T
     clock,
     ...(options.log === undefined ? {} : { log: options.log }),
     ...(options.logger === undefined ? {} : { log: options.logger }),
+    ...(options.oidcRetryAfterMs === undefined ? {} : { oidcRetryAfterMs: options.oidcRetryAfterMs }),
     // Tests that name an SMTP server or an outbox folder get the real transport.
     ...(config.email.smtp === null && options.env?.LATCHKEY_EMAIL_OUTBOX === undefined ? { mailer } : {}),
   });

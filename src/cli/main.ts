@@ -20,6 +20,7 @@ import { changeActivation } from "../domain/bots.js";
 import type { Context } from "../domain/context.js";
 import { setRealmLdapAutoCreate } from "../domain/ldap-login.js";
 import { ROLE, ROLE_NAMES, type RoleName } from "../domain/model.js";
+import { setRealmOidcAutoCreate } from "../domain/oidc-login.js";
 import { passwordProblem } from "../domain/password-policy.js";
 import { ConfigError } from "../env.js";
 import { loadOrCreateSecrets, SecretsError } from "../secrets.js";
@@ -157,6 +158,12 @@ export function buildCli(): Command {
     .option("--ldap <on|off>", "LDAP login", parseSwitch)
     .option("--dev <on|off>", "development login (development mode only)", parseSwitch)
     .option("--ldap-auto-create <on|off>", "create an account for a directory user on their first LDAP login", parseSwitch)
+    .option("--oidc <on|off>", "OpenID Connect login through the providers of LATCHKEY_OIDC_IDPS", parseSwitch)
+    .option(
+      "--oidc-auto-create <on|off>",
+      "create an account for a person an OpenID Connect provider vouches for (with the provider's auto_signup, or the sign-up link)",
+      parseSwitch,
+    )
     .option("--dev-database", "use the development database")
     .action(async (subdomain: string, opts) =>
       withContext({ dev: opts.devDatabase }, async (ctx) => {
@@ -164,10 +171,12 @@ export function buildCli(): Command {
           email: opts.email,
           ldap: opts.ldap,
           dev: opts.dev,
+          oidc: opts.oidc,
         });
         if (opts.ldapAutoCreate !== undefined) r = await setRealmLdapAutoCreate(ctx, r.id, opts.ldapAutoCreate);
+        if (opts.oidcAutoCreate !== undefined) r = await setRealmOidcAutoCreate(ctx, r.id, opts.oidcAutoCreate);
         console.log(
-          `Login methods for "${r.subdomain}": ${JSON.stringify(r.authMethods)}; LDAP account creation ${r.ldapAutoCreate ? "on" : "off"}`,
+          `Login methods for "${r.subdomain}": ${JSON.stringify(r.authMethods)}; LDAP account creation ${r.ldapAutoCreate ? "on" : "off"}; OpenID Connect account creation ${r.oidcAutoCreate ? "on" : "off"}`,
         );
       }),
     );

@@ -9,6 +9,7 @@ import type { PasswordHasher, Stores } from "./ports.js";
 import type { Limit, RateLimiter } from "./rate-limiter.js";
 import type { RateRule } from "./rate-rules.js";
 import type { Site } from "./site.js";
+import type { JwtVerifier, OidcSettings } from "./sso-ports.js";
 
 /** Where a login came from, for notifications and audit. */
 export interface LoginSource {
@@ -91,6 +92,10 @@ export interface Context {
   };
   /** The LDAP backend when the server has one configured. */
   ldap: ExternalPasswordBackend | null;
+  /** OpenID Connect identity providers (`LATCHKEY_OIDC_IDPS`); null when none is configured. */
+  oidc: OidcSettings | null;
+  /** JWT login's keys (`LATCHKEY_JWT_AUTH_KEYS`); null when no organization has one. */
+  jwt: JwtVerifier | null;
   /** Outgoing email (new-login notices, password resets). */
   mailer: Mailer;
   /** Signs the web app's CSRF cookie (derived from the secrets file's session secret). */

@@ -30,6 +30,11 @@ export function passwordAuthEnabled(ctx: Context, realm: Realm): boolean {
   return realm.authMethods.email || ldapEnabled(ctx, realm);
 }
 
+/** Zulip's `DEACTIVATED_ACCOUNT_ERROR` (`zerver/forms.py`), shown on the login page. */
+export function deactivatedAccountMessage(email: string): string {
+  return `Your account ${email} has been deactivated. Please contact your organization administrator to reactivate it.`;
+}
+
 /** §4.3: false only when LDAP is on and maps plain usernames to accounts. */
 export function requireEmailFormatUsernames(ctx: Context, realm: Realm | null): boolean {
   if (realm === null || !ldapEnabled(ctx, realm)) return true;

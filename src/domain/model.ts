@@ -18,6 +18,8 @@ export interface AuthMethods {
   email: boolean;
   ldap: boolean;
   dev: boolean;
+  /** OpenID Connect: the identity providers of `LATCHKEY_OIDC_IDPS` that serve this organization. */
+  oidc: boolean;
 }
 
 export interface Realm {
@@ -31,6 +33,11 @@ export interface Realm {
   dateCreated: number;
   /** Whether a directory (LDAP) user without an account gets one on first login. */
   ldapAutoCreate: boolean;
+  /**
+   * Whether a person an OpenID Connect provider vouches for, without an account here, gets one
+   * (when the provider's `auto_signup` is on, or they came through the sign-up link).
+   */
+  oidcAutoCreate: boolean;
 }
 
 export interface User {

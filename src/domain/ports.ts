@@ -4,7 +4,7 @@
  */
 import type { SealedKey } from "./api-key.js";
 import type { AuthMethods, Realm, User } from "./model.js";
-import type { OneTimeTokenStore, SessionStore } from "./web-ports.js";
+import type { OidcLoginStore, OneTimeTokenStore, SessionStore } from "./web-ports.js";
 
 export interface NewRealm {
   subdomain: string;
@@ -12,6 +12,7 @@ export interface NewRealm {
   description?: string;
   authMethods?: Partial<AuthMethods>;
   ldapAutoCreate?: boolean;
+  oidcAutoCreate?: boolean;
 }
 
 export interface RealmChanges {
@@ -20,6 +21,7 @@ export interface RealmChanges {
   deactivated?: boolean;
   authMethods?: Partial<AuthMethods>;
   ldapAutoCreate?: boolean;
+  oidcAutoCreate?: boolean;
 }
 
 export interface RealmStore {
@@ -151,6 +153,8 @@ export interface Stores {
   sessions: SessionStore;
   /** Password-reset links and desktop login tokens. */
   oneTimeTokens: OneTimeTokenStore;
+  /** OpenID Connect logins between the redirect to the provider and its answer. */
+  oidcLogins: OidcLoginStore;
   /** Runs `work` in one transaction; it commits when `work` resolves and rolls back if it throws. */
   transaction<T>(work: (stores: Stores) => Promise<T>): Promise<T>;
 }

@@ -46,3 +46,23 @@ export interface OneTimeTokenStore {
   /** Deletes every token of every account of an organization. */
   deleteForRealm(realmId: number): Promise<void>;
 }
+
+/**
+ * An OpenID Connect login in flight: sent to the identity provider, not yet back. Keyed by the
+ * SHA-256 of its `state`; what it remembers (the nonce, the PKCE verifier, the organization, the
+ * app flow) is sealed under a key derived from the state, so a copy of the table opens nothing.
+ */
+export interface PendingOidcLogin {
+  stateHash: string;
+  sealed: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
+export interface OidcLoginStore {
+  create(login: PendingOidcLogin): Promise<void>;
+  /** Uses the login up: returned once, while unexpired; of two concurrent calls exactly one gets it. */
+  consume(stateHash: string, now: number): Promise<PendingOidcLogin | null>;
+  /** Forgets logins that expired before `now`. */
+  deleteExpired(now: number): Promise<void>;
+}

@@ -11,6 +11,7 @@ import {
   Migrator,
   PostgresAdapter,
 } from "kysely";
+import { oidcMigration } from "./oidc-migration.js";
 import { webMigration } from "./web-migration.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: migrations run against a schema that is still being built.
@@ -148,6 +149,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   "0002_key_lifecycle": keyLifecycle,
   "0003_ldap": ldap,
   "0004_web": webMigration,
+  "0007_oidc": oidcMigration,
 };
 
 class InCodeProvider implements MigrationProvider {

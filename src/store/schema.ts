@@ -17,6 +17,10 @@ export interface RealmTable {
   date_created: number;
   /** 0003_ldap: create accounts for directory users on first login. */
   ldap_auto_create: Generated<number>;
+  /** 0007_oidc: OpenID Connect login on for this organization. */
+  oidc_auth_enabled: Generated<number>;
+  /** 0007_oidc: create accounts for people an identity provider vouches for. */
+  oidc_auto_create: Generated<number>;
 }
 
 export interface UserTable {
@@ -110,6 +114,14 @@ export interface OneTimeTokenTable {
   expires_at: number;
 }
 
+/** An OpenID Connect login in flight (0007_oidc), keyed by the SHA-256 of its `state`. */
+export interface OidcLoginTable {
+  state_hash: string;
+  sealed: string;
+  created_at: number;
+  expires_at: number;
+}
+
 export interface Database {
   realms: RealmTable;
   users: UserTable;
@@ -119,6 +131,7 @@ export interface Database {
   bot_services: BotServiceTable;
   web_sessions: WebSessionTable;
   one_time_tokens: OneTimeTokenTable;
+  oidc_logins: OidcLoginTable;
 }
 
 export type RealmRow = Selectable<RealmTable>;

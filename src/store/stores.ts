@@ -15,7 +15,7 @@ import {
 } from "../domain/ports.js";
 import { KyselyAuditLogStore, KyselyBotServiceStore, KyselyKeyUseStore, KyselyPushDeviceStore } from "./lifecycle-stores.js";
 import type { Database, RealmPatch, RealmRow, UserPatch, UserRow } from "./schema.js";
-import { KyselyOneTimeTokenStore, KyselySessionStore } from "./web-stores.js";
+import { KyselyOidcLoginStore, KyselyOneTimeTokenStore, KyselySessionStore } from "./web-stores.js";
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -32,9 +32,11 @@ function toRealm(row: RealmRow): Realm {
       email: row.email_auth_enabled === 1,
       ldap: row.ldap_auth_enabled === 1,
       dev: row.dev_auth_enabled === 1,
+      oidc: row.oidc_auth_enabled === 1,
     },
     dateCreated: Number(row.date_created),
     ldapAutoCreate: row.ldap_auto_create === 1,
+    oidcAutoCreate: row.oidc_auto_create === 1,
   };
 }
 
@@ -94,6 +96,7 @@ function authPatch(methods: RealmChanges["authMethods"]): RealmPatch {
   if (methods?.email !== undefined) patch.email_auth_enabled = bit(methods.email);
   if (methods?.ldap !== undefined) patch.ldap_auth_enabled = bit(methods.ldap);
   if (methods?.dev !== undefined) patch.dev_auth_enabled = bit(methods.dev);
+  if (methods?.oidc !== undefined) patch.oidc_auth_enabled = bit(methods.oidc);
   return patch;
 }
 
@@ -128,6 +131,7 @@ class KyselyRealmStore implements RealmStore {
           date_created: now,
           ...authPatch(realm.authMethods),
           ...(realm.ldapAutoCreate === undefined ? {} : { ldap_auto_create: bit(realm.ldapAutoCreate) }),
+          ...(realm.oidcAutoCreate === undefined ? {} : { oidc_auto_create: bit(realm.oidcAutoCreate) }),
         })
         .returningAll()
         .executeTakeFirstOrThrow();
@@ -143,6 +147,7 @@ class KyselyRealmStore implements RealmStore {
     if (changes.description !== undefined) patch.description = changes.description;
     if (changes.deactivated !== undefined) patch.deactivated = bit(changes.deactivated);
     if (changes.ldapAutoCreate !== undefined) patch.ldap_auto_create = bit(changes.ldapAutoCreate);
+    if (changes.oidcAutoCreate !== undefined) patch.oidc_auto_create = bit(changes.oidcAutoCreate);
     if (Object.keys(patch).length === 0) return this.findById(id);
     const row = await this.db.updateTable("realms").set(patch).where("id", "=", id).returningAll().executeTakeFirst();
     return row ? toRealm(row) : null;
@@ -302,6 +307,7 @@ export function createStores(db: Db): Stores {
     botServices: new KyselyBotServiceStore(db),
     sessions: new KyselySessionStore(db),
     oneTimeTokens: new KyselyOneTimeTokenStore(db),
+    oidcLogins: new KyselyOidcLoginStore(db),
     transaction: (work) =>
       db.isTransaction
         ? work(createStores(db))

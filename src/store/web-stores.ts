@@ -1,6 +1,14 @@
-/** Kysely repositories for web sessions and one-time tokens (SQLite and PostgreSQL alike). */
+/** Kysely repositories for web sessions, one-time tokens and OpenID Connect logins in flight (SQLite and PostgreSQL alike). */
 import type { Kysely, Transaction } from "kysely";
-import type { OneTimeToken, OneTimeTokenKind, OneTimeTokenStore, SessionStore, WebSession } from "../domain/web-ports.js";
+import type {
+  OidcLoginStore,
+  OneTimeToken,
+  OneTimeTokenKind,
+  OneTimeTokenStore,
+  PendingOidcLogin,
+  SessionStore,
+  WebSession,
+} from "../domain/web-ports.js";
 import type { Database } from "./schema.js";
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -110,5 +118,44 @@ export class KyselyOneTimeTokenStore implements OneTimeTokenStore {
       .deleteFrom("one_time_tokens")
       .where("user_id", "in", (eb) => eb.selectFrom("users").select("id").where("realm_id", "=", realmId))
       .execute();
+  }
+}
+
+export class KyselyOidcLoginStore implements OidcLoginStore {
+  constructor(private readonly db: Db) {}
+
+  async create(login: PendingOidcLogin): Promise<void> {
+    await this.db
+      .insertInto("oidc_logins")
+      .values({
+        state_hash: login.stateHash,
+        sealed: login.sealed,
+        created_at: login.createdAt,
+        expires_at: login.expiresAt,
+      })
+      .execute();
+  }
+
+  async consume(stateHash: string, now: number): Promise<PendingOidcLogin | null> {
+    const row = await this.db
+      .selectFrom("oidc_logins")
+      .selectAll()
+      .where("state_hash", "=", stateHash)
+      .where("expires_at", ">", now)
+      .executeTakeFirst();
+    if (row === undefined) return null;
+    // The delete decides: of two callbacks racing with one state, only one deletes the row.
+    const result = await this.db.deleteFrom("oidc_logins").where("state_hash", "=", stateHash).executeTakeFirst();
+    if (Number(result.numDeletedRows) !== 1) return null;
+    return {
+      stateHash: row.state_hash,
+      sealed: row.sealed,
+      createdAt: Number(row.created_at),
+      expiresAt: Number(row.expires_at),
+    };
+  }
+
+  async deleteExpired(now: number): Promise<void> {
+    await this.db.deleteFrom("oidc_logins").where("expires_at", "<=", now).execute();
   }
 }

@@ -1,5 +1,5 @@
 /**
- * The web app: `/login/`, logout, the mobile and desktop login flows, Settings → Account &
+ * The web app: `/login/`, logout, OpenID Connect login, the mobile and desktop login flows, Settings → Account &
  * privacy and Your bots, password reset, the development email outbox, and the `/json/...`
  * endpoints the pages call. One encapsulated Fastify plugin registers them all: cookies, CSRF,
  * static files and the security headers apply to these routes only, never to the `/api` hot
@@ -21,6 +21,7 @@ import { registerDesktopLoginRoute } from "./routes/desktop-login.js";
 import { registerDevLoginRoutes } from "./routes/dev-login.js";
 import { registerLoginRoutes } from "./routes/login.js";
 import { registerLogoutRoutes } from "./routes/logout.js";
+import { registerOidcLoginRoutes } from "./routes/oidc-login.js";
 import { registerPasswordResetRoutes } from "./routes/password-reset.js";
 import { registerSettingsRoutes } from "./routes/settings.js";
 import { registerBotsSettingsRoute } from "./routes/settings-bots.js";
@@ -74,6 +75,7 @@ async function webPlugin(app: FastifyInstance, { ctx, config }: WebOptions): Pro
   const devMode = config.mode === "development";
   registerLoginRoutes(app, ctx, { devMode });
   if (devMode) registerDevLoginRoutes(app, ctx, { outboxDir: config.email.outboxDir ?? "./var/outbox" });
+  registerOidcLoginRoutes(app, ctx);
   registerDesktopLoginRoute(app, ctx);
   registerLogoutRoutes(app, ctx);
   registerSettingsRoutes(app, ctx);

@@ -1,9 +1,9 @@
 /**
  * The steps every way of logging in to the web app shares (the password form, the development
- * login, the desktop app's token): which organization and app flow a request is for, the login
- * page, and what happens once someone is logged in — the mobile app's `zulip://` redirect, the
- * desktop app's token page, or a browser session (docs/zulip-rules.md, "Mobile and desktop
- * login flows").
+ * login, an identity provider, the desktop app's token): which organization and app flow a
+ * request is for, the login page, and what happens once someone is logged in — the mobile app's
+ * `zulip://` redirect, the desktop app's token page, or a browser session (docs/zulip-rules.md,
+ * "Mobile and desktop login flows").
  */
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { revealApiKey } from "../domain/accounts.js";
@@ -11,6 +11,7 @@ import { generateApiKey } from "../domain/api-key.js";
 import type { Context } from "../domain/context.js";
 import { passwordAuthEnabled, requireEmailFormatUsernames } from "../domain/login.js";
 import { isRealmAdmin, type Realm, type User } from "../domain/model.js";
+import { externalMethod, idpsFor } from "../domain/oidc-login.js";
 import { storeOneTimeToken } from "../domain/one-time-tokens.js";
 import { encryptForDesktop, isValidOtp, mobileFlowLocation, otpEncryptApiKey } from "../domain/otp.js";
 import { endSession, startSession } from "../domain/sessions.js";
@@ -31,7 +32,7 @@ export interface Otps {
 }
 
 /** The validation of both pads: both → the "Can't use both" error; a malformed one → "Invalid OTP". */
-function readOtps(mobile: string | undefined, desktop: string | undefined): Otps | { error: string } {
+export function readOtps(mobile: string | undefined, desktop: string | undefined): Otps | { error: string } {
   if (mobile !== undefined && desktop !== undefined) return { error: OTP_BOTH };
   if (mobile !== undefined && !isValidOtp(mobile)) return { error: "Invalid OTP" };
   if (desktop !== undefined && !isValidOtp(desktop)) return { error: "Invalid OTP" };
@@ -94,6 +95,7 @@ export async function renderLogin(
       ...(state.otps.mobile === undefined ? {} : { mobileFlowOtp: state.otps.mobile }),
       ...(state.otps.desktop === undefined ? {} : { desktopFlowOtp: state.otps.desktop }),
       ...(devUsers === undefined ? {} : { devUsers }),
+      externalMethods: idpsFor(ctx, realm).map((idp) => externalMethod(ctx, idp)),
     }),
   );
 }
@@ -129,6 +131,15 @@ export async function finishLogin(
       200,
       desktopRedirectPage({ realmName: realm.name, desktopData: encryptForDesktop(token, otps.desktop) }),
     );
+  }
+  if (request.subdomain !== realm.subdomain) {
+    // Finished on another host (an identity provider answers at the root host): the browser
+    // takes a one-time token to the organization's own host, which starts the session there
+    // (Zulip's `redirect_and_log_into_subdomain`).
+    const token = generateApiKey();
+    await storeOneTimeToken(ctx, token, "desktop_login", user.id, DESKTOP_TOKEN_MS);
+    const next = login.next === undefined ? "" : `?${new URLSearchParams({ next: login.next }).toString()}`;
+    return redirect(reply, `${ctx.site.urlOf(realm.subdomain)}/accounts/login/subdomain/${token}${next}`);
   }
   // A new session id on every login, so an id planted before login is worth nothing after it.
   if (request.webSession !== null) await endSession(ctx, request.webSession.idHash);

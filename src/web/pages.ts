@@ -16,6 +16,29 @@ export interface LoginFormOptions {
   desktopFlowOtp?: string;
   /** Development mode: one-click logins. */
   devUsers?: { email: string; fullName: string; admin: boolean }[];
+  /** A button per identity provider that serves the organization. */
+  externalMethods?: { name: string; displayName: string; displayIcon: string | null; loginUrl: string }[];
+}
+
+/**
+ * A provider's button: a link, not a form, because the way to the provider leaves the site and
+ * the CSP's form-action would stop a form's redirects. The app flow and `next` go along.
+ */
+function externalButton(
+  o: LoginFormOptions,
+  method: { name: string; displayName: string; displayIcon: string | null; loginUrl: string },
+): SafeHtml {
+  const query = new URLSearchParams();
+  if (o.next) query.set("next", o.next);
+  if (o.mobileFlowOtp) query.set("mobile_flow_otp", o.mobileFlowOtp);
+  if (o.desktopFlowOtp) query.set("desktop_flow_otp", o.desktopFlowOtp);
+  const href = query.size > 0 ? `${method.loginUrl}?${query.toString()}` : method.loginUrl;
+  // Only the site's own pictures: the CSP allows no others.
+  const icon =
+    method.displayIcon?.startsWith("/") && !method.displayIcon.startsWith("//")
+      ? html`<img src="${method.displayIcon}" alt="" width="20" height="20">`
+      : "";
+  return html`<li><a class="button secondary sso-button" id="login_auth_button_${method.name}" href="${href}">${icon}Log in with ${method.displayName}</a></li>`;
 }
 
 function flowFields(o: {
@@ -49,6 +72,11 @@ export function loginPage(o: LoginFormOptions): string {
       </form>
       <p class="muted"><a href="/accounts/password/reset/">Forgot your password?</a></p>`
     : html`<p>Password authentication is disabled in this organization.</p>`;
+  const external =
+    o.externalMethods && o.externalMethods.length > 0
+      ? html`${o.passwordEnabled ? html`<p class="or"><span>or</span></p>` : ""}
+        <ul class="sso-buttons">${o.externalMethods.map((m) => externalButton(o, m))}</ul>`
+      : html``;
   const dev =
     o.devUsers && o.devUsers.length > 0
       ? html`<section class="card narrow" aria-labelledby="dev-login-title">
@@ -74,6 +102,7 @@ export function loginPage(o: LoginFormOptions): string {
         ${flow ? html`<p class="muted">You are logging in to ${flow}.</p>` : ""}
         ${errorBox(o.error)}
         ${passwordForm}
+        ${external}
       </section>
       ${dev}`,
   });

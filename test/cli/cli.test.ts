@@ -22,6 +22,10 @@ const env: Record<string, string> = {
   LATCHKEY_EXTERNAL_SCHEME: "http",
   LATCHKEY_LOG_LEVEL: "silent",
   LATCHKEY_HASH_CONCURRENCY: "1",
+  // A provider that is listed but never asked: nothing here logs in through it.
+  LATCHKEY_OIDC_IDPS: JSON.stringify({
+    corp: { display_name: "Corp", oidc_url: "https://idp.example.com", client_id: "latchkey", secret: "s" },
+  }),
   LATCHKEY_EMAIL_OUTBOX: join(dir, "outbox"),
 };
 
@@ -222,7 +226,10 @@ describe("cli", () => {
 
     // Login methods.
     const off = await ok(["realm", "login-methods", "", "--email", "off"]);
-    assert.equal(off, 'Login methods for "": {"email":false,"ldap":false,"dev":true}; LDAP account creation off\n');
+    assert.equal(
+      off,
+      'Login methods for "": {"email":false,"ldap":false,"dev":true,"oidc":true}; LDAP account creation off; OpenID Connect account creation off\n',
+    );
     assert.deepEqual(await fetchApiKey("claudius@elsinore.dk", OWNER_PASSWORD), {
       status: 401,
       body: { result: "error", msg: "Password authentication is disabled in this organization", code: "PASSWORD_AUTH_DISABLED" },
@@ -230,7 +237,21 @@ describe("cli", () => {
     const settings = (await (await fetch(`${base}/api/v1/server_settings`)).json()) as Record<string, unknown>;
     assert.equal(settings.email_auth_enabled, false);
     assert.equal(settings.realm_name, "Elsinore");
-    await ok(["realm", "login-methods", "", "--email", "on", "--dev", "off"]);
+    assert.deepEqual(settings.external_authentication_methods, [
+      {
+        name: "oidc:oidc",
+        display_name: "Corp",
+        display_icon: null,
+        login_url: "/accounts/login/social/oidc",
+        signup_url: "/accounts/register/social/oidc",
+      },
+    ]);
+    const oidc = await ok(["realm", "login-methods", "", "--oidc", "off", "--oidc-auto-create", "on"]);
+    assert.match(oidc, /"oidc":false\}; LDAP account creation off; OpenID Connect account creation on\n$/);
+    const noOidc = (await (await fetch(`${base}/api/v1/server_settings`)).json()) as Record<string, unknown>;
+    assert.deepEqual(noOidc.external_authentication_methods, []);
+    assert.equal((noOidc.authentication_methods as Record<string, boolean>)["openid connect"], false);
+    await ok(["realm", "login-methods", "", "--email", "on", "--dev", "off", "--oidc", "on"]);
     assert.equal((await fetchApiKey("claudius@elsinore.dk", OWNER_PASSWORD)).status, 200);
     const invalidSwitch = await latchkey(["realm", "login-methods", "", "--email", "maybe"]);
     assert.notEqual(invalidSwitch.code, 0);
@@ -242,7 +263,7 @@ describe("cli", () => {
       body: { result: "error", msg: "This organization has been deactivated", code: "REALM_DEACTIVATED" },
     });
     assert.equal((await usersMe("ophelia@elsinore.dk", key)).body.msg, "This organization has been deactivated");
-    assert.match(await ok(["realm", "list"]), /^""\tElsinore\thttp:\/\/127\.0\.0\.1\tdeactivated\tlogin: email\n$/);
+    assert.match(await ok(["realm", "list"]), /^""\tElsinore\thttp:\/\/127\.0\.0\.1\tdeactivated\tlogin: email,oidc\n$/);
     await ok(["realm", "reactivate", ""]);
     assert.equal((await fetchApiKey("claudius@elsinore.dk", OWNER_PASSWORD)).status, 200);
     assert.equal((await usersMe("ophelia@elsinore.dk", key)).status, 200);

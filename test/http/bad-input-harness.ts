@@ -31,6 +31,7 @@ export interface EndpointUnderTest {
 /** Every endpoint under test. Add new ones here. */
 export const ENDPOINTS: EndpointUnderTest[] = [
   { path: "/api/v1/fetch_api_key", methods: ["POST"], params: ["username", "password", "client"] },
+  { path: "/api/v1/jwt/fetch_api_key", methods: ["POST"], params: ["token", "include_profile", "client"] },
   { path: "/api/v1/dev_fetch_api_key", methods: ["POST"], params: ["username", "client"] },
   { path: "/api/v1/dev_list_users", methods: ["GET", "HEAD"], params: [] },
   { path: "/api/v1/server_settings", methods: ["GET", "HEAD"], params: [], plain405: true },
@@ -77,6 +78,14 @@ export const ENDPOINTS: EndpointUnderTest[] = [
   { path: "/accounts/login/dev/", methods: ["POST"], params: ["username", "next", "mobile_flow_otp", "_csrf"] },
   { path: "/accounts/logout/", methods: ["GET", "HEAD", "POST"], params: ["_csrf"] },
   { path: "/accounts/login/subdomain/0123456789abcdef0123456789abcdef", methods: ["GET", "HEAD"], params: [] },
+  { path: "/accounts/login/social/oidc", methods: ["GET", "HEAD"], params: ["mobile_flow_otp", "desktop_flow_otp", "next"] },
+  { path: "/accounts/register/social/oidc/corp", methods: ["GET", "HEAD"], params: ["mobile_flow_otp", "next"] },
+  {
+    path: "/login/oidc/",
+    methods: ["GET", "HEAD"],
+    params: ["subdomain", "idp", "is_signup", "mobile_flow_otp", "desktop_flow_otp", "next"],
+  },
+  { path: "/complete/oidc/", methods: ["GET", "HEAD"], params: ["code", "state", "error", "iss"] },
   { path: "/accounts/password/reset/", methods: ["GET", "HEAD", "POST"], params: ["email", "_csrf"] },
   {
     path: "/accounts/password/reset/confirm/",

@@ -20,7 +20,13 @@ import {
 const BODY_LIMIT = 16 * 1024;
 
 test("10,000 hostile requests to every endpoint: no 5xx, always the envelope, no database change", async (t) => {
-  const server = await makeTestServer({ env: { LATCHKEY_BODY_LIMIT: String(BODY_LIMIT) } });
+  const server = await makeTestServer({
+    env: {
+      LATCHKEY_BODY_LIMIT: String(BODY_LIMIT),
+      // JWT login on, so hostile tokens reach the verifier.
+      LATCHKEY_JWT_AUTH_KEYS: JSON.stringify({ "": { key: "k".repeat(32), algorithms: ["HS256"] } }),
+    },
+  });
   t.after(() => server.close());
   let snapshot = await snapshotDatabase(server.database);
   let sent = 0;

@@ -38,7 +38,10 @@ test("the CLI turns LDAP account creation on and off, and leaves the other login
 
   const on = latchkey(env, "realm", "login-methods", "", "--ldap", "on", "--ldap-auto-create", "on");
   assert.equal(on.code, 0, on.err);
-  assert.equal(on.out, 'Login methods for "": {"email":true,"ldap":true,"dev":true}; LDAP account creation on\n');
+  assert.equal(
+    on.out,
+    'Login methods for "": {"email":true,"ldap":true,"dev":true,"oidc":true}; LDAP account creation on; OpenID Connect account creation off\n',
+  );
   const read = async () => {
     const database = await openDatabase(env.LATCHKEY_DATABASE_URL);
     try {
@@ -49,7 +52,7 @@ test("the CLI turns LDAP account creation on and off, and leaves the other login
   };
   let realm = await read();
   assert.equal(realm?.ldapAutoCreate, true);
-  assert.deepEqual(realm?.authMethods, { email: true, ldap: true, dev: true });
+  assert.deepEqual(realm?.authMethods, { email: true, ldap: true, dev: true, oidc: true });
 
   // An option left out keeps its value; the existing options work as before.
   const emailOff = latchkey(env, "realm", "login-methods", "", "--email", "off");

@@ -60,15 +60,16 @@ function contract(name: string, open: () => Promise<DatabaseHandle>): void {
         name: "Root",
         description: "",
         deactivated: false,
-        authMethods: { email: true, ldap: false, dev: true },
+        authMethods: { email: true, ldap: false, dev: true, oidc: true },
         dateCreated: NOW,
         ldapAutoCreate: false,
+        oidcAutoCreate: false,
       });
       const lear = await stores.realms.create(
         { subdomain: "lear", name: "Lear", description: "Desc", authMethods: { email: false, ldap: true } },
         NOW + 1,
       );
-      assert.deepEqual(lear.authMethods, { email: false, ldap: true, dev: true });
+      assert.deepEqual(lear.authMethods, { email: false, ldap: true, dev: true, oidc: true });
       assert.equal(lear.description, "Desc");
       assert.deepEqual(await stores.realms.findBySubdomain("lear"), lear);
       assert.deepEqual(await stores.realms.findBySubdomain(""), root);
@@ -85,15 +86,17 @@ function contract(name: string, open: () => Promise<DatabaseHandle>): void {
       const updated = await stores.realms.update(lear.id, {
         name: "Lear II",
         deactivated: true,
-        authMethods: { dev: false },
+        authMethods: { dev: false, oidc: false },
         ldapAutoCreate: true,
+        oidcAutoCreate: true,
       });
       assert.deepEqual(updated, {
         ...lear,
         name: "Lear II",
         deactivated: true,
-        authMethods: { email: false, ldap: true, dev: false },
+        authMethods: { email: false, ldap: true, dev: false, oidc: false },
         ldapAutoCreate: true,
+        oidcAutoCreate: true,
       });
       assert.deepEqual(await stores.realms.findById(lear.id), updated);
       // No changes: the current row; a missing id: null.
@@ -363,6 +366,33 @@ function contract(name: string, open: () => Promise<DatabaseHandle>): void {
       assert.deepEqual(await stores.pushDevices.list(iago.id), []);
       assert.equal((await stores.auditLog.list(realm.id, 10)).length, 2);
       assert.equal(await stores.keyUses.find("digest-lost"), null);
+    });
+
+    test("OpenID Connect logins in flight: used up once, never after expiry, one winner of two at once, swept", async (t) => {
+      await fresh();
+      t.after(close);
+      const login = { stateHash: "a".repeat(64), sealed: "sealed-a", createdAt: NOW, expiresAt: NOW + 1000 };
+      await stores.oidcLogins.create(login);
+      await stores.oidcLogins.create({ ...login, stateHash: "b".repeat(64), sealed: "sealed-b" });
+      await stores.oidcLogins.create({ ...login, stateHash: "c".repeat(64), sealed: "sealed-c", expiresAt: NOW + 10 });
+      assert.equal(await stores.oidcLogins.consume("z".repeat(64), NOW), null);
+      // At its expiry time a login is gone.
+      assert.equal(await stores.oidcLogins.consume("c".repeat(64), NOW + 10), null);
+      assert.deepEqual(await stores.oidcLogins.consume("a".repeat(64), NOW + 999), login);
+      assert.equal(await stores.oidcLogins.consume("a".repeat(64), NOW + 999), null);
+      const [first, second] = await Promise.all([
+        stores.oidcLogins.consume("b".repeat(64), NOW),
+        stores.oidcLogins.consume("b".repeat(64), NOW),
+      ]);
+      assert.equal([first, second].filter((x) => x !== null).length, 1);
+      await stores.oidcLogins.create({ ...login, stateHash: "d".repeat(64), expiresAt: NOW + 5 });
+      await stores.oidcLogins.create({ ...login, stateHash: "e".repeat(64), expiresAt: NOW + 50 });
+      await stores.oidcLogins.deleteExpired(NOW + 5);
+      const db = handle.db;
+      const left = (await db.selectFrom("oidc_logins").select("state_hash").orderBy("state_hash").execute()).map(
+        (r) => r.state_hash[0],
+      );
+      assert.deepEqual(left, ["c", "e"]);
     });
 
     test("web sessions and one-time tokens end per account, all but one, or per organization", async (t) => {

@@ -19,8 +19,9 @@ export const CHROMIUM_ARGS = [
 ];
 export const ARTIFACTS = "test-artifacts";
 
-export async function launchChromium(): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+/** Debian's Chromium, headless; `extraArgs` adds flags (host-resolver rules for organizations on subdomains, say). */
+export async function launchChromium(extraArgs: string[] = []): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM, args: [...CHROMIUM_ARGS, ...extraArgs], headless: true });
 }
 
 export interface WebServer extends TestServer {
@@ -30,7 +31,7 @@ export interface WebServer extends TestServer {
 
 /** A test server listening on a real port, with its external host set to that port. */
 export async function startWebServer(options: TestServerOptions = {}): Promise<WebServer> {
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const host = `127.0.0.1:${port}`;
   const server = await makeTestServer({ ...options, env: { LATCHKEY_EXTERNAL_HOST: host, ...options.env } });
   await server.app.listen({ port, host: "127.0.0.1" });

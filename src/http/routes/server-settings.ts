@@ -4,12 +4,13 @@ import type { Config } from "../../config.js";
 import type { Context } from "../../domain/context.js";
 import { ldapEnabled, requireEmailFormatUsernames } from "../../domain/login.js";
 import type { Realm } from "../../domain/model.js";
+import { externalMethod, idpsFor, oidcAuthEnabled } from "../../domain/oidc-login.js";
 import { ZulipError } from "../../errors.js";
 import { userAgentName } from "../client-name.js";
 import { registerEndpoint } from "../endpoint.js";
 import { realmIconUrl, renderDescription } from "../presentation.js";
 
-/** Zulip's backend names, in `AUTH_BACKEND_NAME_MAP` order (lower-cased on the wire). */
+/** Zulip's backend names, in `AUTH_BACKEND_NAME_MAP` order (lower-cased on the wire); Latchkey has only the last. */
 const EXTERNAL_BACKENDS = ["remoteuser", "github", "azuread", "gitlab", "google", "apple", "saml", "openid connect"];
 
 function isIncompatible(userAgent: string | undefined): boolean {
@@ -30,6 +31,7 @@ const responseSchema = {
       type: "array",
       items: {
         type: "object",
+        additionalProperties: false,
         properties: {
           name: str,
           display_name: str,
@@ -68,7 +70,22 @@ export function registerServerSettings(app: FastifyInstance, ctx: Context, confi
       ldap,
     };
     for (const name of EXTERNAL_BACKENDS) methods[name] = false;
+    methods["openid connect"] = oidcAuthEnabled(ctx, realm);
     return methods;
+  }
+
+  /** Zulip's `get_external_method_dicts`: the providers that serve this organization. */
+  function externalMethods(realm: Realm | null): Record<string, string | null>[] {
+    return idpsFor(ctx, realm).map((idp) => {
+      const m = externalMethod(ctx, idp);
+      return {
+        name: m.name,
+        display_name: m.displayName,
+        display_icon: m.displayIcon,
+        login_url: m.loginUrl,
+        signup_url: m.signupUrl,
+      };
+    });
   }
 
   registerEndpoint(
@@ -88,7 +105,7 @@ export function registerServerSettings(app: FastifyInstance, ctx: Context, confi
             result: "success",
             msg: "",
             authentication_methods: methods,
-            external_authentication_methods: [],
+            external_authentication_methods: externalMethods(realm),
             zulip_feature_level: config.zulipFeatureLevel,
             zulip_version: config.zulipVersion,
             zulip_merge_base: config.zulipMergeBase,

@@ -8,7 +8,8 @@ import { ignoredParams } from "../params.js";
 import { avatarUrl, isoformat } from "../presentation.js";
 import { successSchema } from "../schemas.js";
 
-const userProperties = {
+/** The fields of Zulip's user object, for the response schemas that carry one. */
+export const userProperties = {
   user_id: { type: "integer" },
   email: { type: "string" },
   delivery_email: { type: "string" },

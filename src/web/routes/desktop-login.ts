@@ -1,11 +1,14 @@
-/** The desktop app redeems its one-time token for a browser session (15 s, single use). */
+/**
+ * A one-time login token (15 s, single use) redeemed for a browser session: the desktop app's,
+ * and the one an identity provider's answer at the root host hands to the organization's host.
+ */
 import type { FastifyInstance } from "fastify";
 import type { Context } from "../../domain/context.js";
 import { consumeOneTimeToken } from "../../domain/one-time-tokens.js";
 import { html } from "../html.js";
 import { messagePage } from "../layout.js";
 import { finishLogin } from "../login-flow.js";
-import { requireHostRealm, sendHtml } from "../page-kit.js";
+import { queryValue, requireHostRealm, sendHtml } from "../page-kit.js";
 
 export function registerDesktopLoginRoute(app: FastifyInstance, ctx: Context): void {
   app.get("/accounts/login/subdomain/:token", async (request, reply) => {
@@ -25,6 +28,6 @@ export function registerDesktopLoginRoute(app: FastifyInstance, ctx: Context): v
         ),
       );
     }
-    return finishLogin(ctx, request, reply, { user, realm, otps: {} });
+    return finishLogin(ctx, request, reply, { user, realm, otps: {}, next: queryValue(request, "next") });
   });
 }

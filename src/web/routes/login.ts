@@ -1,8 +1,11 @@
-/** `/login/`: the login form (password or LDAP) and its post, with the mobile and desktop app flows behind it. */
+/**
+ * `/login/`: the login form (password or LDAP, and a button per identity provider) and its post,
+ * with the mobile and desktop app flows behind it.
+ */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Context } from "../../domain/context.js";
 import { isValidEmail } from "../../domain/email.js";
-import { ldapEnabled, loginWithPassword, passwordAuthEnabled } from "../../domain/login.js";
+import { deactivatedAccountMessage, ldapEnabled, loginWithPassword, passwordAuthEnabled } from "../../domain/login.js";
 import type { User } from "../../domain/model.js";
 import { ClientGoneError, RateLimitError, ZulipError } from "../../errors.js";
 import { clientGoneSignal } from "../../http/client-gone.js";
@@ -19,7 +22,17 @@ export function registerLoginRoutes(app: FastifyInstance, ctx: Context, { devMod
     if (currentUser(request, realm) !== null && otps.mobile === undefined && otps.desktop === undefined) {
       return redirect(reply, safeNext(next));
     }
-    return renderLogin(ctx, reply, realm, 200, { otps, ...(next === undefined ? {} : { next }) }, devMode);
+    // Zulip's `update_login_page_context`: an identity provider vouched for a deactivated account.
+    const deactivated = queryValue(request, "is_deactivated");
+    const error = deactivated !== undefined && isValidEmail(deactivated) ? deactivatedAccountMessage(deactivated) : undefined;
+    return renderLogin(
+      ctx,
+      reply,
+      realm,
+      200,
+      { otps, ...(next === undefined ? {} : { next }), ...(error === undefined ? {} : { error }) },
+      devMode,
+    );
   };
 
   const loginPost = async (request: FastifyRequest, reply: FastifyReply) => {
