@@ -15,6 +15,7 @@ import "./http/request-state.js";
 import { registerBotRoutes } from "./http/routes/bots.js";
 import { registerDevLogin } from "./http/routes/dev-login.js";
 import { registerFetchApiKey } from "./http/routes/fetch-api-key.js";
+import { type ReadinessCheck, registerHealth } from "./http/routes/health.js";
 import { registerKeyLifecycle } from "./http/routes/key-lifecycle.js";
 import { registerLastUse } from "./http/routes/last-use.js";
 import { registerServerSettings } from "./http/routes/server-settings.js";
@@ -28,6 +29,8 @@ export interface BuildAppOptions {
   ctx: Context;
   /** The logger (`createLogger` in src/logging.ts), the same one the context logs to; none by default. */
   logger?: FastifyBaseLogger;
+  /** What `/health/ready` checks; the database by default (the server adds Redis when configured). */
+  readiness?: ReadinessCheck[];
 }
 
 /** Zulip's bodies end with a newline; the schema serializers are wrapped to match. */
@@ -44,7 +47,7 @@ function newlineSerializers(app: FastifyInstance): void {
 const REQUEST_ID_PREFIX = randomBytes(6).toString("hex");
 let requestCount = 0;
 
-export async function buildApp({ config, ctx, logger }: BuildAppOptions): Promise<FastifyInstance> {
+export async function buildApp({ config, ctx, logger, readiness }: BuildAppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     ...(logger === undefined ? { logger: false } : { loggerInstance: logger }),
     bodyLimit: config.bodyLimit,
@@ -83,6 +86,7 @@ export async function buildApp({ config, ctx, logger }: BuildAppOptions): Promis
   registerKeyLifecycle(app, ctx, authenticate);
   registerBotRoutes(app, { ctx, config, prefix: "/api/v1", authenticate });
   registerLastUse(app, ctx, authenticate);
+  registerHealth(app, readiness ?? [{ name: "database", check: () => ctx.stores.ping() }], ctx.keyCache);
   if (config.mode === "development") {
     registerDevLogin(app, ctx, {
       startBrowserSession: (request, reply, user) => startBrowserSession(ctx, request, reply, user, ctx.site.secure),

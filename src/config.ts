@@ -69,6 +69,10 @@ export interface Config {
   /** Proxies whose `X-Forwarded-For` is believed (addresses or CIDR ranges); empty: none. */
   trustedProxies: string[];
   keyCacheSize: number;
+  /** How long a cached key may be trusted, in seconds: the worst case for a change no node heard. */
+  keyCacheTtl: number;
+  /** PostgreSQL: how long a query or a wait for a connection may take before a 503, in ms. */
+  databaseTimeoutMs: number;
   bodyLimit: number;
   logLevel: string;
   /** LDAP login (`LATCHKEY_LDAP_*`); null when no directory is configured. */
@@ -222,6 +226,8 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
     passwordResetRateRules: readRateRules(env, "LATCHKEY_RATE_LIMIT_PASSWORD_RESET", "3600:2,86400:5"),
     trustedProxies,
     keyCacheSize: readInt(env, "LATCHKEY_KEY_CACHE_SIZE", 10000, 0, 10_000_000),
+    keyCacheTtl: readInt(env, "LATCHKEY_KEY_CACHE_TTL", 30, 1, 3600, "seconds"),
+    databaseTimeoutMs: readInt(env, "LATCHKEY_DATABASE_TIMEOUT_MS", 5000, 100, 600_000, "milliseconds"),
     bodyLimit: readInt(env, "LATCHKEY_BODY_LIMIT", 1024 * 1024, 1024, 100 * 1024 * 1024),
     logLevel: readString(env, "LATCHKEY_LOG_LEVEL", "info"),
     ldap: parseLdapConfig(env),

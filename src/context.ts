@@ -64,7 +64,7 @@ export function createContext(options: ContextOptions): Context {
     site,
     hasher: options.hasher ?? new Argon2Hasher(config.argon2, config.hashConcurrency, config.hashNice),
     vault: new KeyVault(options.secrets.hmacPepper, options.secrets.keySealingKey),
-    keyCache: new KeyCache(config.keyCacheSize),
+    keyCache: new KeyCache({ maxEntries: config.keyCacheSize, ttlMs: config.keyCacheTtl * 1000 }),
     clock,
     authLimiter: options.authLimiter ?? failClosed(MESSAGES.loginUnavailable),
     authRateRules: config.authRateRules,

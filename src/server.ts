@@ -26,7 +26,7 @@ export interface RunningServer {
 
 export async function startServer(config: Config, out: (line: string) => void = console.log): Promise<RunningServer> {
   const secrets = loadOrCreateSecrets(config.secretsFile);
-  const database = await openDatabase(config.databaseUrl);
+  const database = await openDatabase(config.databaseUrl, { timeoutMs: config.databaseTimeoutMs });
   // One logger for the HTTP layer and the rules: lines about a request carry its id.
   const logger = createLogger(config.logLevel);
   let ctx: Context;
@@ -36,7 +36,10 @@ export async function startServer(config: Config, out: (line: string) => void = 
   try {
     if (config.redisUrl !== null) redis = await openRedis(config.redisUrl, logger);
     ctx = createContext({ config, database, secrets, redis, log: logger });
-    app = await buildApp({ config, ctx, logger });
+    const readiness = [{ name: "database", check: () => ctx.stores.ping() }];
+    const shared = redis;
+    if (shared !== null) readiness.push({ name: "redis", check: () => shared.ping().then(() => {}) });
+    app = await buildApp({ config, ctx, logger, readiness });
     sync = await syncKeyCache(database, ctx.keyCache, logger, redis);
     if (config.mode === "development" && (await seedDemo(ctx))) {
       out("Created the demo organization.");

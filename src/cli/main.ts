@@ -45,7 +45,7 @@ function parseRole(value: string): number {
 async function withContext<T>(options: { dev?: boolean }, work: (ctx: Context) => Promise<T>): Promise<T> {
   const mode: Mode = options.dev ? "development" : "production";
   const config = loadConfig(mode);
-  const database = await openDatabase(config.databaseUrl);
+  const database = await openDatabase(config.databaseUrl, { timeoutMs: config.databaseTimeoutMs });
   // With Redis configured, changes made here reach the servers' caches and throttles there.
   const redis = config.redisUrl === null ? null : await openRedis(config.redisUrl, console);
   const ctx = createContext({ config, database, secrets: loadOrCreateSecrets(config.secretsFile), redis });

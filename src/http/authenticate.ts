@@ -9,7 +9,15 @@ import type { Context } from "../domain/context.js";
 import type { Principal } from "../domain/key-cache.js";
 import { pythonStrip } from "../domain/python-text.js";
 import { verifyApiKey, verifyCachedApiKey } from "../domain/verify-api-key.js";
-import { BASIC_CHALLENGE, invalidApiKey, NotLoggedInError, SESSION_CHALLENGE, unauthorizedBasic, ZulipError } from "../errors.js";
+import {
+  BASIC_CHALLENGE,
+  invalidApiKey,
+  NotLoggedInError,
+  SESSION_CHALLENGE,
+  ServiceUnavailableError,
+  unauthorizedBasic,
+  ZulipError,
+} from "../errors.js";
 import { parseBasicCredentials } from "./basic-credentials.js";
 import { clientName } from "./client-name.js";
 import { applyLimit } from "./plugins/rate-limits.js";
@@ -86,7 +94,10 @@ export function makeRestAuthenticator(ctx: Context): Authenticate {
   };
 }
 
-/** Every error from the key check becomes 401 UNAUTHORIZED with the Basic challenge. */
+/**
+ * Every error from the key check becomes 401 UNAUTHORIZED with the Basic challenge, except an
+ * outage (503): the key may be good, and the client should try again rather than log out.
+ */
 function rewrap(err: unknown): unknown {
-  return err instanceof ZulipError ? unauthorizedBasic(err.message) : err;
+  return err instanceof ZulipError && !(err instanceof ServiceUnavailableError) ? unauthorizedBasic(err.message) : err;
 }
