@@ -26,6 +26,7 @@ import { loadOrCreateSecrets, SecretsError } from "../secrets.js";
 import { closeOnSignals, startServer } from "../server.js";
 import { syncKeyCache } from "../store/cache-sync.js";
 import { openDatabase } from "../store/database.js";
+import { executedMigrations, migrateToLatest, SchemaTooNewError } from "../store/migrations.js";
 import { closeRedis, openRedis } from "../store/redis.js";
 import { registerLifecycleCommands } from "./lifecycle-commands.js";
 import { readPassword } from "./password-input.js";
@@ -85,6 +86,28 @@ export function buildCli(): Command {
     .command("serve")
     .description("run the production server (no demo data, no dev endpoints)")
     .action(async () => closeOnSignals(await startServer(loadConfig("production"))));
+
+  program
+    .command("migrate")
+    .description("apply the database migrations this version has and the database lacks, and say which")
+    .addOption(devOption)
+    .action(async (opts) => {
+      const config = loadConfig(opts.dev ? "development" : "production");
+      const database = await openDatabase(config.databaseUrl, { timeoutMs: config.databaseTimeoutMs, migrate: false });
+      try {
+        const before = await executedMigrations(database.db, database.schema);
+        const applied = await migrateToLatest(database.db, database.schema);
+        for (const name of applied) console.log(`Applied ${name}.`);
+        const total = before.length + applied.length;
+        console.log(
+          applied.length === 0
+            ? `Nothing to apply: the database has all ${total} migrations.`
+            : `The database is up to date: ${total} migrations, ${applied.length} applied now.`,
+        );
+      } finally {
+        await database.close();
+      }
+    });
 
   const realm = program.command("realm").description("manage organizations");
   realm
@@ -252,7 +275,12 @@ export async function main(argv: string[]): Promise<number> {
     await buildCli().parseAsync(argv);
     return 0;
   } catch (err) {
-    if (err instanceof ConfigError || err instanceof AccountError || err instanceof SecretsError) {
+    if (
+      err instanceof ConfigError ||
+      err instanceof AccountError ||
+      err instanceof SecretsError ||
+      err instanceof SchemaTooNewError
+    ) {
       console.error(`latchkey: ${err.message}`);
       return 1;
     }

@@ -9,7 +9,7 @@ import SQLite from "better-sqlite3";
 import { Kysely, PostgresDialect, type PostgresPool, type PostgresPoolClient, SqliteDialect } from "kysely";
 import pg from "pg";
 import { MESSAGES, ServiceUnavailableError } from "../errors.js";
-import { migrateToLatest } from "./migrations.js";
+import { migrateToLatest, refuseNewerSchema } from "./migrations.js";
 import type { Database } from "./schema.js";
 
 export type Dialect = "sqlite" | "postgres";
@@ -37,6 +37,8 @@ export interface DatabaseOptions {
    * a 503, in ms. A link that goes quiet must not hold requests forever.
    */
   timeoutMs?: number;
+  /** Apply pending migrations on open (the default); `latchkey migrate` applies them itself. */
+  migrate?: boolean;
 }
 
 /** The default of `LATCHKEY_DATABASE_TIMEOUT_MS`. */
@@ -164,11 +166,15 @@ function openSqlite(path: string): DatabaseHandle {
   };
 }
 
-/** Opens the database and brings its schema up to date. */
+/**
+ * Opens the database and brings its schema up to date; refuses (`SchemaTooNewError`) a
+ * database a newer Latchkey has migrated.
+ */
 export async function openDatabase(url: string, options: DatabaseOptions = {}): Promise<DatabaseHandle> {
   const handle = isPostgresUrl(url) ? openPostgres(url, options) : openSqlite(url.replace(/^sqlite:(\/\/)?/, ""));
   try {
-    await migrateToLatest(handle.db, handle.schema);
+    if (options.migrate === false) await refuseNewerSchema(handle.db, handle.schema);
+    else await migrateToLatest(handle.db, handle.schema);
   } catch (err) {
     await handle.close();
     throw err;
