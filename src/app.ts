@@ -10,6 +10,7 @@ import type { Context } from "./domain/context.js";
 import { makeRestAuthenticator } from "./http/authenticate.js";
 import { registerBodyParsers } from "./http/plugins/body-parsers.js";
 import { registerErrorEnvelope, sendFrameworkError } from "./http/plugins/error-envelope.js";
+import { registerOperations } from "./http/plugins/operations.js";
 import { registerRateLimits } from "./http/plugins/rate-limits.js";
 import "./http/request-state.js";
 import { registerBotRoutes } from "./http/routes/bots.js";
@@ -20,6 +21,7 @@ import { registerKeyLifecycle } from "./http/routes/key-lifecycle.js";
 import { registerLastUse } from "./http/routes/last-use.js";
 import { registerServerSettings } from "./http/routes/server-settings.js";
 import { registerUsersMe } from "./http/routes/users-me.js";
+import { Metrics } from "./metrics.js";
 import { registerWeb } from "./web/index.js";
 import { sendNotFoundPage } from "./web/not-found.js";
 import { startBrowserSession } from "./web/session-cookie.js";
@@ -31,6 +33,11 @@ export interface BuildAppOptions {
   logger?: FastifyBaseLogger;
   /** What `/health/ready` checks; the database by default (the server adds Redis when configured). */
   readiness?: ReadinessCheck[];
+  /**
+   * The process's metrics; by default the context's telemetry when it is a `Metrics` (as
+   * createContext makes it), so logins counted by the rules show on the same page.
+   */
+  metrics?: Metrics;
 }
 
 /** Zulip's bodies end with a newline; the schema serializers are wrapped to match. */
@@ -47,7 +54,7 @@ function newlineSerializers(app: FastifyInstance): void {
 const REQUEST_ID_PREFIX = randomBytes(6).toString("hex");
 let requestCount = 0;
 
-export async function buildApp({ config, ctx, logger, readiness }: BuildAppOptions): Promise<FastifyInstance> {
+export async function buildApp({ config, ctx, logger, readiness, metrics }: BuildAppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     ...(logger === undefined ? { logger: false } : { loggerInstance: logger }),
     bodyLimit: config.bodyLimit,
@@ -62,6 +69,9 @@ export async function buildApp({ config, ctx, logger, readiness }: BuildAppOptio
     routerOptions: { ignoreDuplicateSlashes: true },
   });
   newlineSerializers(app);
+  const served = config.metrics ? (metrics ?? (ctx.telemetry instanceof Metrics ? ctx.telemetry : new Metrics())) : null;
+  served?.watchKeyCache(ctx.keyCache);
+  registerOperations(app, { metrics: served, serveMetrics: config.metricsPort === null });
 
   app.decorateRequest("principal", null);
   app.decorateRequest("apiKeyDigest", null);

@@ -14,8 +14,11 @@ import type { PasswordHasher } from "./domain/ports.js";
 import { FailClosedLimiter, FallbackLimiter } from "./domain/rate-limit-policies.js";
 import { MemoryRateLimiter, type RateLimiter } from "./domain/rate-limiter.js";
 import { Site } from "./domain/site.js";
+import { countRefusals, type Telemetry } from "./domain/telemetry.js";
 import { MESSAGES } from "./errors.js";
+import { withRequestId } from "./logging.js";
 import { createMailer } from "./mail/nodemailer-mailer.js";
+import { Metrics } from "./metrics.js";
 import type { Secrets } from "./secrets.js";
 import type { DatabaseHandle } from "./store/database.js";
 import { RedisRateLimiter } from "./store/redis-rate-limiter.js";
@@ -38,6 +41,8 @@ export interface ContextOptions {
   onLogin?: Context["onLogin"];
   /** Where email goes; by default SMTP or the outbox folder, as configured. */
   mailer?: Mailer;
+  /** Where logins and throttle hits are counted; a fresh `Metrics` by default (buildApp serves it). */
+  telemetry?: Telemetry;
 }
 
 const quietLog: Log = { info() {}, warn() {}, error() {} };
@@ -45,13 +50,16 @@ const quietLog: Log = { info() {}, warn() {}, error() {} };
 export function createContext(options: ContextOptions): Context {
   const clock = options.clock ?? systemClock;
   const { config, redis } = options;
-  const log = options.log ?? quietLog;
+  // Lines written while a request is served name it, whoever writes them.
+  const log = withRequestId(options.log ?? quietLog);
+  const telemetry = options.telemetry ?? new Metrics();
   const shared = redis ? new RedisRateLimiter(redis, clock, options.redisPrefix) : null;
   // Logins and reset emails fail closed without the shared store; API requests fall back to memory.
-  const failClosed = (refusal: string) => (shared ? new FailClosedLimiter(shared, refusal, log) : new MemoryRateLimiter(clock));
+  const failClosed = (refusal: string) =>
+    countRefusals(shared ? new FailClosedLimiter(shared, refusal, log) : new MemoryRateLimiter(clock), telemetry);
   const fallBack = () => {
     const memory = new MemoryRateLimiter(clock);
-    return shared ? new FallbackLimiter(shared, memory, clock, log) : memory;
+    return countRefusals(shared ? new FallbackLimiter(shared, memory, clock, log) : memory, telemetry);
   };
   const stores = createStores(options.database.db);
   const site = new Site(config);
@@ -87,6 +95,7 @@ export function createContext(options: ContextOptions): Context {
         notifyNewLogin(ctx, loginEmails, user, realm, source);
       }),
     log,
+    telemetry,
     keyUse: config.trackKeyUse ? new KeyUseTracker(stores.keyUses, clock, log) : null,
   };
   return ctx;

@@ -8,7 +8,7 @@ import { hasApiKeyFormat } from "../domain/api-key.js";
 import type { Context } from "../domain/context.js";
 import type { Principal } from "../domain/key-cache.js";
 import { pythonStrip } from "../domain/python-text.js";
-import { verifyApiKey, verifyCachedApiKey } from "../domain/verify-api-key.js";
+import { verifyCachedApiKey, verifyStoredApiKey } from "../domain/verify-api-key.js";
 import {
   BASIC_CHALLENGE,
   invalidApiKey,
@@ -85,7 +85,7 @@ export function makeRestAuthenticator(ctx: Context): Authenticate {
       throw rewrap(err);
     }
     if (principal !== undefined) return admitted(request, principal, digest);
-    return verifyApiKey(ctx, check).then(
+    return verifyStoredApiKey(ctx, check).then(
       (found) => admitted(request, found, digest),
       (err: unknown) => {
         throw rewrap(err);

@@ -49,6 +49,7 @@ export function registerDevLogin(app: FastifyInstance, ctx: Context, { startBrow
         const apiKey = await revealApiKey(ctx, user.id);
         // Zulip's do_login: the browser (or client) that asked is logged in to the web app too.
         await startBrowserSession(request, reply, user);
+        ctx.telemetry.login("dev", "success");
         ctx.onLogin(user, realm, loginSource(request, client));
         return {
           result: "success",

@@ -7,6 +7,7 @@ import { revealApiKey } from "../../domain/accounts.js";
 import type { Context } from "../../domain/context.js";
 import { isValidEmail } from "../../domain/email.js";
 import { ldapEnabled, loginWithPassword, passwordAuthEnabled } from "../../domain/login.js";
+import { observeLogin } from "../../domain/telemetry.js";
 import { invalidEmail, RateLimitError, ServiceUnavailableError, ZulipError } from "../../errors.js";
 import type { Authenticate } from "../authenticate.js";
 import { registerEndpoint } from "../endpoint.js";
@@ -29,8 +30,12 @@ export function registerFetchApiKey(app: FastifyInstance, ctx: Context): void {
         // An LDAP username need not be an email, so the syntax check applies only without LDAP.
         if (!ldapEnabled(ctx, realm) && !isValidEmail(username)) throw invalidEmail();
         // The request's own logger, so that lines the login writes carry the request id.
-        const { user } = await loginWithPassword({ ...ctx, log: request.log }, { realm, username, password }, (rate) =>
-          recordRateDecision(request, rate),
+        const { user } = await observeLogin(
+          ctx.telemetry,
+          "api",
+          loginWithPassword({ ...ctx, log: request.log }, { realm, username, password }, (rate) =>
+            recordRateDecision(request, rate),
+          ),
         );
         ctx.onLogin(user, realm, loginSource(request, client));
         return {
@@ -63,10 +68,12 @@ export function registerJsonFetchApiKey(app: FastifyInstance, ctx: Context, auth
         if (passwordAuthEnabled(ctx, realm)) {
           let ok = false;
           try {
-            const result = await loginWithPassword(
-              { ...ctx, log: request.log },
-              { realm, username: user.deliveryEmail, password },
-              (rate) => recordRateDecision(request, rate),
+            const result = await observeLogin(
+              ctx.telemetry,
+              "json",
+              loginWithPassword({ ...ctx, log: request.log }, { realm, username: user.deliveryEmail, password }, (rate) =>
+                recordRateDecision(request, rate),
+              ),
             );
             ok = result.user.id === user.id;
           } catch (err) {

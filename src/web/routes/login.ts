@@ -4,6 +4,7 @@ import type { Context } from "../../domain/context.js";
 import { isValidEmail } from "../../domain/email.js";
 import { ldapEnabled, loginWithPassword, passwordAuthEnabled } from "../../domain/login.js";
 import type { User } from "../../domain/model.js";
+import { observeLogin } from "../../domain/telemetry.js";
 import { RateLimitError, ZulipError } from "../../errors.js";
 import { recordRateDecision } from "../../http/plugins/rate-limits.js";
 import { finishLogin, loginTarget, renderLogin } from "../login-flow.js";
@@ -34,8 +35,12 @@ export function registerLoginRoutes(app: FastifyInstance, ctx: Context, { devMod
     if (!ldapEnabled(ctx, realm) && !isValidEmail(username)) return again(400, "Enter a valid email address.");
     let user: User;
     try {
-      ({ user } = await loginWithPassword({ ...ctx, log: request.log }, { realm, username, password }, (rate) =>
-        recordRateDecision(request, rate),
+      ({ user } = await observeLogin(
+        ctx.telemetry,
+        "web",
+        loginWithPassword({ ...ctx, log: request.log }, { realm, username, password }, (rate) =>
+          recordRateDecision(request, rate),
+        ),
       ));
     } catch (err) {
       if (!(err instanceof ZulipError)) throw err;

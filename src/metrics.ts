@@ -1,0 +1,127 @@
+/**
+ * Prometheus metrics (`/metrics`, names prefixed `latchkey_`): logins by outcome and source,
+ * throttle hits by rule, the key cache's hits, misses, flushes and size, the invalidation
+ * channel's state, password hashing (queue depth and wait, Argon2 time), requests refused by
+ * the HTTP layer, and request latency by route. One registry per server process; the rules
+ * report through the domain's `Telemetry` port, the rest is read when scraped.
+ */
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import type { KeyCache } from "./domain/key-cache.js";
+import type { LoginOutcome, LoginSource, Telemetry } from "./domain/telemetry.js";
+
+/** Latency buckets in seconds: key checks take well under a millisecond, logins a good fraction of a second. */
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export interface MetricsOptions {
+  /** Also export the process's own metrics (CPU, memory, event-loop lag, ...): for a server, not for tests. */
+  processMetrics?: boolean;
+}
+
+/** A counter that follows a number kept elsewhere (it only ever grows). */
+function followingCounter(registry: Registry, name: string, help: string, read: () => number): void {
+  let seen = 0;
+  new Counter({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      const now = read();
+      if (now > seen) this.inc(now - seen);
+      seen = now;
+    },
+  });
+}
+
+export class Metrics implements Telemetry {
+  readonly registry = new Registry();
+  private readonly logins = new Counter({
+    name: "latchkey_logins_total",
+    help: "Password logins by where they came in (api, json, web, dev) and how they ended.",
+    labelNames: ["source", "outcome"] as const,
+    registers: [this.registry],
+  });
+  private readonly throttles = new Counter({
+    name: "latchkey_throttle_hits_total",
+    help: "Requests refused by a rate limit, by Zulip's rule name.",
+    labelNames: ["rule"] as const,
+    registers: [this.registry],
+  });
+  private readonly requests = new Histogram({
+    name: "latchkey_http_request_duration_seconds",
+    help: "Time to answer a request, by route pattern, method and status.",
+    labelNames: ["route", "method", "status"] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  private readonly rejected = new Counter({
+    name: "latchkey_http_rejected_total",
+    help: "Connections or requests the HTTP layer refused before routing (bad request, header or body timeout, oversized headers), by reason.",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
+
+  constructor(options: MetricsOptions = {}) {
+    if (options.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: "latchkey_" });
+  }
+
+  login(source: LoginSource, outcome: LoginOutcome): void {
+    this.logins.inc({ source, outcome });
+  }
+
+  throttled(rule: string): void {
+    this.throttles.inc({ rule });
+  }
+
+  /** Records a request answered after `seconds`. */
+  observeRequest(route: string, method: string, status: number, seconds: number): void {
+    this.requests.observe({ route, method, status: String(status) }, seconds);
+  }
+
+  /** Counts a connection or request refused before routing. */
+  rejectedByHttp(reason: string): void {
+    this.rejected.inc({ reason });
+  }
+
+  /** Exports the key cache's counters and the invalidation channel's state. */
+  watchKeyCache(cache: KeyCache): void {
+    followingCounter(
+      this.registry,
+      "latchkey_key_cache_hits_total",
+      "Key checks answered from the cache.",
+      () => cache.stats.hits,
+    );
+    followingCounter(
+      this.registry,
+      "latchkey_key_cache_misses_total",
+      "Key checks that read the database.",
+      () => cache.stats.misses,
+    );
+    followingCounter(
+      this.registry,
+      "latchkey_key_cache_flushes_total",
+      "Times the whole key cache was dropped (another process's change, the invalidation channel's return).",
+      () => cache.stats.flushes,
+    );
+    new Gauge({
+      name: "latchkey_key_cache_entries",
+      help: "Keys in the cache.",
+      registers: [this.registry],
+      collect() {
+        this.set(cache.size);
+      },
+    });
+    new Gauge({
+      name: "latchkey_invalidation_channel_up",
+      help: "1 while this node hears other nodes' key-cache invalidations (and so trusts its cache), 0 while it reads every key from the database.",
+      registers: [this.registry],
+      collect() {
+        this.set(cache.trusted ? 1 : 0);
+      },
+    });
+  }
+
+  /** The exposition text and its content type. */
+  async render(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}
