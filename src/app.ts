@@ -2,16 +2,24 @@
  * Builds the Fastify application. It never listens: `src/server.ts` does, and tests drive it
  * through `app.inject()` or a port of their own.
  */
-import { randomBytes } from "node:crypto";
+import type { Socket } from "node:net";
 import { SerializerSelector } from "@fastify/fast-json-stringify-compiler";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from "fastify";
 import type { Config } from "./config.js";
 import type { Context } from "./domain/context.js";
 import { makeRestAuthenticator } from "./http/authenticate.js";
+import {
+  type ClientErrorSink,
+  CONNECTION_TIMEOUT_MS,
+  CONNECTIONS_CHECKING_INTERVAL_MS,
+  MAX_REQUESTS_PER_SOCKET,
+  makeClientErrorHandler,
+} from "./http/client-errors.js";
 import { registerBodyParsers } from "./http/plugins/body-parsers.js";
 import { registerErrorEnvelope, sendFrameworkError } from "./http/plugins/error-envelope.js";
 import { registerOperations } from "./http/plugins/operations.js";
 import { registerRateLimits } from "./http/plugins/rate-limits.js";
+import { newRequestId } from "./http/request-id.js";
 import "./http/request-state.js";
 import { registerBotRoutes } from "./http/routes/bots.js";
 import { registerDevLogin } from "./http/routes/dev-login.js";
@@ -50,16 +58,23 @@ function newlineSerializers(app: FastifyInstance): void {
   app.setReplySerializer((payload) => `${JSON.stringify(payload)}\n`);
 }
 
-// Request ids: a random per-process prefix and a counter, unique across nodes and restarts.
-const REQUEST_ID_PREFIX = randomBytes(6).toString("hex");
-let requestCount = 0;
-
 export async function buildApp({ config, ctx, logger, readiness, metrics }: BuildAppOptions): Promise<FastifyInstance> {
-  const app = Fastify({
+  // Filled in once the app exists; the client-error handler only runs after it listens.
+  let clientErrors: ClientErrorSink;
+  const app: FastifyInstance = Fastify({
     ...(logger === undefined ? { logger: false } : { loggerInstance: logger }),
     bodyLimit: config.bodyLimit,
     requestIdHeader: false,
-    genReqId: () => `${REQUEST_ID_PREFIX}-${(++requestCount).toString(36)}`,
+    genReqId: newRequestId,
+    // Slow or greedy clients cannot hold a connection (src/http/client-errors.ts): headers and
+    // whole requests have deadlines, checked every second; a request whose connection stalls
+    // is cut; a connection carries a bounded number of requests (pipelined ones included).
+    http: { headersTimeout: config.headersTimeoutMs, connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS },
+    requestTimeout: config.requestTimeoutMs,
+    connectionTimeout: CONNECTION_TIMEOUT_MS,
+    keepAliveTimeout: 65_000,
+    maxRequestsPerSocket: MAX_REQUESTS_PER_SOCKET,
+    clientErrorHandler: makeClientErrorHandler((): ClientErrorSink => clientErrors),
     // X-Forwarded-For is believed only from the configured proxies; otherwise the socket's
     // address is the client's, whatever headers say.
     trustProxy: config.trustedProxies.length > 0 ? config.trustedProxies : false,
@@ -70,6 +85,23 @@ export async function buildApp({ config, ctx, logger, readiness, metrics }: Buil
   });
   newlineSerializers(app);
   const served = config.metrics ? (metrics ?? (ctx.telemetry instanceof Metrics ? ctx.telemetry : new Metrics())) : null;
+  clientErrors = { log: app.log, newRequestId, count: (reason) => served?.rejectedByHttp(reason) };
+  // A connection that pipelines past the requests it may carry is cut at once: answering each
+  // extra request (Node's 503) would let one client queue thousands of answers.
+  app.server.on("dropRequest", (_request: unknown, socket: Socket) => {
+    if (socket.destroyed) return;
+    clientErrors.count("too_many_requests");
+    app.log.info(
+      { reqId: newRequestId(), reason: "too_many_requests", remoteAddress: socket.remoteAddress },
+      "request refused by the HTTP layer",
+    );
+    socket.destroy();
+  });
+  // A request whose connection shows no traffic (a client that stopped reading its answers).
+  app.server.on("timeout", (socket: Socket) => {
+    clientErrors.count("stalled");
+    socket.destroy();
+  });
   served?.watchKeyCache(ctx.keyCache);
   registerOperations(app, { metrics: served, serveMetrics: config.metricsPort === null });
 
@@ -87,7 +119,7 @@ export async function buildApp({ config, ctx, logger, readiness, metrics }: Buil
 
   const authenticate = makeRestAuthenticator(ctx);
   registerErrorEnvelope(app, { authenticate, notFoundPage: sendNotFoundPage });
-  await registerBodyParsers(app, config.bodyLimit);
+  await registerBodyParsers(app);
   registerRateLimits(app, ctx);
 
   registerFetchApiKey(app, ctx);

@@ -73,6 +73,10 @@ export interface Config {
   keyCacheTtl: number;
   /** PostgreSQL: how long a query or a wait for a connection may take before a 503, in ms. */
   databaseTimeoutMs: number;
+  /** A client must send a request's headers within this long, in ms. */
+  headersTimeoutMs: number;
+  /** ...and the whole request within this long. */
+  requestTimeoutMs: number;
   /** Serve Prometheus metrics at `/metrics`. */
   metrics: boolean;
   /** Serve them on this port of their own instead of the main one; null: the main port. */
@@ -200,6 +204,11 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
   }
 
   const zulipVersion = readString(env, "LATCHKEY_ZULIP_VERSION", "10.0");
+  const headersTimeoutMs = readInt(env, "LATCHKEY_HEADERS_TIMEOUT_MS", 10_000, 500, 600_000, "milliseconds");
+  const requestTimeoutMs = readInt(env, "LATCHKEY_REQUEST_TIMEOUT_MS", 15_000, 500, 600_000, "milliseconds");
+  if (requestTimeoutMs < headersTimeoutMs) {
+    throw new ConfigError("LATCHKEY_REQUEST_TIMEOUT_MS", `must be at least LATCHKEY_HEADERS_TIMEOUT_MS (${headersTimeoutMs})`);
+  }
   const rawMetricsPort = readString(env, "LATCHKEY_METRICS_PORT", "");
   const metricsPort = rawMetricsPort === "" ? null : readInt(env, "LATCHKEY_METRICS_PORT", 0, 0, 65535);
   return {
@@ -234,6 +243,8 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
     keyCacheSize: readInt(env, "LATCHKEY_KEY_CACHE_SIZE", 10000, 0, 10_000_000),
     keyCacheTtl: readInt(env, "LATCHKEY_KEY_CACHE_TTL", 30, 1, 3600, "seconds"),
     databaseTimeoutMs: readInt(env, "LATCHKEY_DATABASE_TIMEOUT_MS", 5000, 100, 600_000, "milliseconds"),
+    headersTimeoutMs,
+    requestTimeoutMs,
     metrics: readBool(env, "LATCHKEY_METRICS", mode === "development" || metricsPort !== null),
     metricsPort,
     bodyLimit: readInt(env, "LATCHKEY_BODY_LIMIT", 1024 * 1024, 1024, 100 * 1024 * 1024),

@@ -50,10 +50,6 @@ export async function startServer(config: Config, out: (line: string) => void = 
     if (config.mode === "development" && (await seedDemo(ctx))) {
       out("Created the demo organization.");
     }
-    // Slow clients must not hold sockets forever.
-    app.server.requestTimeout = 30_000;
-    app.server.headersTimeout = 15_000;
-    app.server.keepAliveTimeout = 65_000;
     await app.listen({ port: config.port, host: config.host }).catch((err: NodeJS.ErrnoException) => {
       // The usual first-run stumble (another server on the port): a sentence, not a stack trace.
       if (err.code === "EADDRINUSE" || err.code === "EACCES") {

@@ -12,6 +12,7 @@ import { invalidEmail, RateLimitError, ServiceUnavailableError, ZulipError } fro
 import type { Authenticate } from "../authenticate.js";
 import { registerEndpoint } from "../endpoint.js";
 import { readParam, requireParam } from "../params.js";
+import { loginBodyLimit } from "../plugins/body-parsers.js";
 import { recordRateDecision } from "../plugins/rate-limits.js";
 import { loginSource, requireRealmFromRequest } from "../request-info.js";
 import { apiKeyResponse, successSchema } from "../schemas.js";
@@ -20,6 +21,7 @@ export function registerFetchApiKey(app: FastifyInstance, ctx: Context): void {
   registerEndpoint(app, "/api/v1/fetch_api_key", {
     POST: {
       typed: true,
+      bodyLimit: loginBodyLimit(app),
       config: { limitByAddress: true },
       schema: { response: { 200: apiKeyResponse } },
       handler: async (request) => {
@@ -59,6 +61,7 @@ export function registerJsonFetchApiKey(app: FastifyInstance, ctx: Context, auth
     POST: {
       typed: true,
       authenticate,
+      bodyLimit: loginBodyLimit(app),
       schema: { response: { 200: jsonApiKeyResponse } },
       handler: async (request) => {
         const principal = request.principal;

@@ -6,6 +6,7 @@ import { ldapEnabled, loginWithPassword, passwordAuthEnabled } from "../../domai
 import type { User } from "../../domain/model.js";
 import { observeLogin } from "../../domain/telemetry.js";
 import { RateLimitError, ZulipError } from "../../errors.js";
+import { loginBodyLimit } from "../../http/plugins/body-parsers.js";
 import { recordRateDecision } from "../../http/plugins/rate-limits.js";
 import { finishLogin, loginTarget, renderLogin } from "../login-flow.js";
 import { csrfCheck, currentUser, field, queryValue, redirect, safeNext, tryAgainIn } from "../page-kit.js";
@@ -54,6 +55,6 @@ export function registerLoginRoutes(app: FastifyInstance, ctx: Context, { devMod
 
   for (const url of ["/login/", "/login", "/accounts/login/"]) {
     app.get(url, loginGet);
-    app.post(url, { preHandler: csrfCheck(app), config: { limitByAddress: true } }, loginPost);
+    app.post(url, { preHandler: csrfCheck(app), bodyLimit: loginBodyLimit(app), config: { limitByAddress: true } }, loginPost);
   }
 }
