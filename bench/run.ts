@@ -12,6 +12,7 @@
  *  - GET /api/v1/users/me with Basic auth ÷ a bare Fastify route with a body of the same size; target ≥ 0.8
  *  - the same with last-use tracking on ÷ off; target ≥ 0.95
  *  - users/me while a login storm saturates fetch_api_key ÷ quiet: throughput ≥ 0.5, p99 ≤ 3×
+ *  - server RSS after 10,000 requests with distinct 8 KB junk usernames ÷ before; growth < 20 MiB
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
@@ -22,6 +23,7 @@ import { type Algorithm, hash, verify } from "@node-rs/argon2";
 import autocannon from "autocannon";
 import pLimit from "p-limit";
 import { ZULIP_ARGON2 } from "../src/config.js";
+import { measureJunkGrowth } from "./junk-memory.js";
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = 10;
@@ -359,6 +361,20 @@ async function benchStorm(): Promise<void> {
   console.log(`  server RSS after the storm: ${(rss / 1024).toFixed(1)} MiB`);
 }
 
+/** Server RSS before and after 10,000 requests with distinct 8 KB junk usernames (bench/junk-memory.ts). */
+async function benchJunk(): Promise<void> {
+  const result = await measureJunkGrowth(10_000, 8 * 1024);
+  const growth = (result.afterKiB - result.beforeKiB) / 1024;
+  rows.push({
+    name: "server RSS MiB after 10,000 distinct 8 KB junk usernames vs before",
+    value: (result.afterKiB / 1024).toFixed(1),
+    baseline: (result.beforeKiB / 1024).toFixed(1),
+    ratio: result.afterKiB / result.beforeKiB,
+    target: "growth < 20 MiB",
+  });
+  console.log(`  junk credentials: RSS growth ${growth.toFixed(1)} MiB; answers ${JSON.stringify(result.statuses)}`);
+}
+
 function printTable(): void {
   const header = ["benchmark", "value", "baseline", "ratio", "target"];
   const body = rows.map((r) => [r.name, r.value, r.baseline, r.ratio.toFixed(3), r.target]);
@@ -373,13 +389,14 @@ function printTable(): void {
 console.log(
   `Latchkey benchmarks: ${ROUNDS} rounds of ${DURATION}s each, ${CONNECTIONS} connections (logins: ${HASH_CONCURRENCY})`,
 );
-// BENCH_ONLY=logins,users-me,tracking,storm runs a subset (all by default).
-const only = new Set((process.env.BENCH_ONLY ?? "logins,users-me,tracking,storm").split(","));
+// BENCH_ONLY=logins,users-me,tracking,storm,junk runs a subset (all by default).
+const only = new Set((process.env.BENCH_ONLY ?? "logins,users-me,tracking,storm,junk").split(","));
 const benches: [string, () => Promise<void>][] = [
   ["logins", benchLogins],
   ["users-me", benchUsersMe],
   ["tracking", benchTracking],
   ["storm", benchStorm],
+  ["junk", benchJunk],
 ];
 for (const [name, run] of benches) if (only.has(name)) await run();
 printTable();

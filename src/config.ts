@@ -2,6 +2,7 @@
  * Configuration from the environment, validated at boot. A bad value stops the server with a
  * message that names the variable.
  */
+import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { type LdapConfig, parseLdapConfig } from "./auth/ldap-config.js";
 import { parseRateRules, type RateRule } from "./domain/rate-rules.js";
@@ -23,15 +24,22 @@ export interface EmailConfig {
     url: string | null;
     host: string;
     port: number;
-    /** TLS from the start (port 465); otherwise STARTTLS when the server offers it. */
+    /** TLS from the start (port 465); otherwise STARTTLS. */
     secure: boolean;
+    /** Without `secure`: refuse to send unless the server agrees to STARTTLS (on by default). */
+    requireTls: boolean;
+    /** PEM certificates the mail server's certificate must chain to; null: the system's. */
+    ca: Buffer | null;
     user: string | null;
     password: string | null;
   } | null;
   /** The From address. */
   from: string;
-  /** Messages are written here when no SMTP server is configured. */
-  outboxDir: string;
+  /**
+   * Messages are written here when no SMTP server is configured. Null in production unless
+   * `LATCHKEY_EMAIL_OUTBOX` names it: `serve` then refuses to start without a mail server.
+   */
+  outboxDir: string | null;
   /** Zulip's SEND_LOGIN_EMAILS: the new-login notification. */
   sendLoginEmails: boolean;
 }
@@ -57,6 +65,8 @@ export interface Config {
   enableGravatar: boolean;
   argon2: Argon2Params;
   hashConcurrency: number;
+  /** Password hashes that may wait beyond the running ones; more are refused with a 503. */
+  hashQueueMax: number;
   /** Scheduling priority of the hashing threads: 0 normal, 19 lowest. */
   hashNice: number;
   authRateRules: RateRule[];
@@ -119,15 +129,24 @@ function parseRealmHosts(raw: string): Record<string, string> {
   return out;
 }
 
-function readEmailConfig(env: Env, externalHost: string): EmailConfig {
+function readEmailConfig(env: Env, externalHost: string, mode: Mode): EmailConfig {
   const url = readString(env, "LATCHKEY_SMTP_URL", "");
   if (url !== "" && !/^smtps?:\/\//.test(url)) throw new ConfigError("LATCHKEY_SMTP_URL", "expected an smtp:// or smtps:// URL");
   const host = readString(env, "LATCHKEY_SMTP_HOST", "");
-  const secure = readBool(env, "LATCHKEY_SMTP_SECURE", false);
+  const secure = url.startsWith("smtps://") || readBool(env, "LATCHKEY_SMTP_SECURE", false);
   const port = readInt(env, "LATCHKEY_SMTP_PORT", secure ? 465 : 587, 1, 65535);
   const user = readString(env, "LATCHKEY_SMTP_USER", "");
   const password = env.LATCHKEY_SMTP_PASSWORD ?? "";
   if (user !== "" && password === "") throw new ConfigError("LATCHKEY_SMTP_PASSWORD", "required with LATCHKEY_SMTP_USER");
+  const caFile = readString(env, "LATCHKEY_SMTP_CA_FILE", "");
+  let ca: Buffer | null = null;
+  if (caFile !== "") {
+    try {
+      ca = readFileSync(caFile);
+    } catch (err) {
+      throw new ConfigError("LATCHKEY_SMTP_CA_FILE", `cannot read ${caFile}: ${(err as Error).message}`);
+    }
+  }
   const domain = externalHost.replace(/:\d+$/, "");
   const from = readString(
     env,
@@ -143,14 +162,45 @@ function readEmailConfig(env: Env, externalHost: string): EmailConfig {
             host,
             port,
             secure,
+            requireTls: readBool(env, "LATCHKEY_SMTP_REQUIRE_TLS", true),
+            ca,
             user: user === "" ? null : user,
             password: user === "" ? null : password,
           }
         : null,
     from,
-    outboxDir: readString(env, "LATCHKEY_EMAIL_OUTBOX", "./var/outbox"),
+    // Reset links are live credentials: production writes them to a folder only when told to.
+    outboxDir: readString(env, "LATCHKEY_EMAIL_OUTBOX", "") || (mode === "development" ? "./var/outbox" : null),
     sendLoginEmails: readBool(env, "LATCHKEY_SEND_LOGIN_EMAILS", true),
   };
+}
+
+/**
+ * What `serve` needs beyond valid settings: somewhere to send email (password-reset links and
+ * login notices must not silently pile up in a folder nobody watches).
+ */
+export function requireMailDestination(config: Config): void {
+  if (config.email.smtp !== null || config.email.outboxDir !== null) return;
+  throw new ConfigError(
+    "LATCHKEY_SMTP_URL",
+    "serve sends password-reset links and login notices by email; set LATCHKEY_SMTP_URL (or LATCHKEY_SMTP_HOST), or LATCHKEY_EMAIL_OUTBOX to write them to a folder",
+  );
+}
+
+/** Lines the server logs as warnings at boot: settings that work but are unsafe. */
+export function bootWarnings(config: Config): string[] {
+  const warnings: string[] = [];
+  const ldap = config.ldap;
+  if (ldap !== null && !ldap.startTls && ldap.serverUris.some((uri) => uri.toLowerCase().startsWith("ldap://"))) {
+    warnings.push(
+      "LATCHKEY_LDAP_SERVER_URI uses ldap:// without LATCHKEY_LDAP_START_TLS: directory passwords cross the network in the clear",
+    );
+  }
+  const smtp = config.email.smtp;
+  if (smtp !== null && !smtp.secure && !smtp.requireTls) {
+    warnings.push("LATCHKEY_SMTP_REQUIRE_TLS is off: password-reset links may cross the network in the clear");
+  }
+  return warnings;
 }
 
 /** Builds the configuration for `mode` from `env`; throws `ConfigError` on the first bad value. */
@@ -235,6 +285,7 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
     // One core stays free for the event loop, so API-key checks keep flowing during a login storm.
     hashNice: readInt(env, "LATCHKEY_HASH_NICE", 10, 0, 19),
     hashConcurrency: readInt(env, "LATCHKEY_HASH_CONCURRENCY", Math.max(1, availableParallelism() - 1), 1, 256),
+    hashQueueMax: readInt(env, "LATCHKEY_HASH_QUEUE_MAX", 32, 0, 100_000),
     authRateRules,
     userRateRules: readRateRules(env, "LATCHKEY_RATE_LIMIT_USER", "60:200"),
     ipRateRules: readRateRules(env, "LATCHKEY_RATE_LIMIT_IP", "60:100"),
@@ -251,6 +302,6 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
     logLevel: readString(env, "LATCHKEY_LOG_LEVEL", "info"),
     ldap: parseLdapConfig(env),
     trackKeyUse: readBool(env, "LATCHKEY_TRACK_KEY_USE", true),
-    email: readEmailConfig(env, externalHost),
+    email: readEmailConfig(env, externalHost, mode),
   };
 }

@@ -70,7 +70,7 @@ export function createContext(options: ContextOptions): Context {
   const ctx: Context = {
     stores,
     site,
-    hasher: options.hasher ?? new Argon2Hasher(config.argon2, config.hashConcurrency, config.hashNice),
+    hasher: options.hasher ?? new Argon2Hasher(config.argon2, config.hashConcurrency, config.hashNice, config.hashQueueMax),
     vault: new KeyVault(options.secrets.hmacPepper, options.secrets.keySealingKey),
     keyCache: new KeyCache({ maxEntries: config.keyCacheSize, ttlMs: config.keyCacheTtl * 1000 }),
     clock,

@@ -23,7 +23,7 @@ export const ERROR_CODES = {
   REQUEST_TOO_LARGE: "The request body is larger than the server accepts (Latchkey).",
   UNSUPPORTED_MEDIA_TYPE: "The request body could not be read in its declared encoding (Latchkey).",
   SERVICE_UNAVAILABLE:
-    "The shared rate-limit store (Redis) is unreachable, so password logins and reset emails are refused for now; or the LDAP directory is unreachable or too slow, so an LDAP login could not be checked; or the database is unreachable or stopped answering (Latchkey, 503).",
+    "The shared rate-limit store (Redis) is unreachable, so password logins and reset emails are refused for now; or the LDAP directory is unreachable or too slow, so an LDAP login could not be checked; or too many password checks are already waiting (with `retry-after`); or the database is unreachable or stopped answering (Latchkey, 503).",
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -92,6 +92,7 @@ export const MESSAGES = {
   ldapUnavailable: "LDAP login is temporarily unavailable; please try again later.",
   passwordResetUnavailable: "Password reset is temporarily unavailable; please try again later.",
   databaseUnavailable: "The database is temporarily unavailable; please try again later.",
+  loginBusy: "Too many logins are waiting to be checked; please try again later.",
 } as const;
 
 export function missingArgument(name: string): ZulipError {
@@ -181,12 +182,35 @@ export function rateLimited(secondsToFreedom: number): RateLimitError {
 
 /** 503 SERVICE_UNAVAILABLE: a dependency that guards the action is down, so it is refused. */
 export class ServiceUnavailableError extends ZulipError {
-  constructor(msg: string, headers: Record<string, string> = {}) {
-    super(msg, { status: 503, code: "SERVICE_UNAVAILABLE", headers });
+  constructor(msg: string, extra: { headers?: Record<string, string>; data?: ErrorData } = {}) {
+    super(msg, { status: 503, code: "SERVICE_UNAVAILABLE", headers: extra.headers ?? {}, data: extra.data ?? {} });
     this.name = "ServiceUnavailableError";
   }
 }
 
 export function serviceUnavailable(msg: string): ServiceUnavailableError {
   return new ServiceUnavailableError(msg);
+}
+
+/**
+ * 503: too many password checks are already waiting, so this one is refused at once rather than
+ * queued (LATCHKEY_HASH_QUEUE_MAX). `retry-after` says when the queue is likely to have room.
+ */
+export class HashQueueFullError extends ServiceUnavailableError {
+  constructor(readonly retryAfter: number) {
+    super(MESSAGES.loginBusy, { headers: { "retry-after": String(retryAfter) }, data: { "retry-after": retryAfter } });
+    this.name = "HashQueueFullError";
+  }
+}
+
+/**
+ * The client closed its connection while its request waited (for the password hasher, say), so
+ * the work is dropped. Nobody receives this answer; the status is nginx's 499, and it is not an
+ * error of the server.
+ */
+export class ClientGoneError extends ZulipError {
+  constructor() {
+    super("Client closed the request", { status: 499, code: null });
+    this.name = "ClientGoneError";
+  }
 }

@@ -48,31 +48,35 @@ function parseSecrets(path: string, text: string): Secrets {
 }
 
 /**
- * Reads the secrets file, creating it (mode 0600, exclusively) when it does not exist.
- * A file readable by group or others is refused: anyone who can read it can forge lookups and
- * unseal every stored key.
+ * Reads an existing secrets file. One readable by group or others is refused: anyone who can
+ * read it can forge lookups and unseal every stored key.
+ */
+function readSecretsFile(path: string): Secrets {
+  const mode = statSync(path).mode & 0o777;
+  if ((mode & 0o077) !== 0) {
+    throw new SecretsError(`${path} is readable by group or others (mode ${mode.toString(8)}); run: chmod 600 ${path}`);
+  }
+  return parseSecrets(path, readFileSync(path, "utf8"));
+}
+
+/**
+ * Reads the secrets file, creating it (mode 0600, exclusively, in a directory created 0700) when
+ * it does not exist. Whoever created it, a file readable by group or others is refused.
  */
 export function loadOrCreateSecrets(path: string): Secrets {
-  let text: string | null = null;
   try {
-    const mode = statSync(path).mode & 0o777;
-    if ((mode & 0o077) !== 0) {
-      throw new SecretsError(`${path} is readable by group or others (mode ${mode.toString(8)}); run: chmod 600 ${path}`);
-    }
-    text = readFileSync(path, "utf8");
+    return readSecretsFile(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
   }
-  if (text !== null) return parseSecrets(path, text);
-
   const secrets = generateSecrets();
   const body = JSON.stringify(Object.fromEntries(FIELDS.map((f) => [f, secrets[f].toString("base64")])), null, 2);
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   try {
     writeFileSync(path, `${body}\n`, { mode: 0o600, flag: "wx" });
   } catch (err) {
-    // Another process created it first: use theirs, so every node shares one set.
-    if ((err as NodeJS.ErrnoException).code === "EEXIST") return parseSecrets(path, readFileSync(path, "utf8"));
+    // Another process created it first: use theirs, so every node shares one set (if it is safe).
+    if ((err as NodeJS.ErrnoException).code === "EEXIST") return readSecretsFile(path);
     throw err;
   }
   return secrets;

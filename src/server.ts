@@ -7,7 +7,7 @@ import type { FastifyInstance } from "fastify";
 import type { Redis } from "ioredis";
 import { buildApp } from "./app.js";
 import { Argon2Hasher } from "./auth/password-hasher.js";
-import type { Config } from "./config.js";
+import { bootWarnings, type Config, requireMailDestination } from "./config.js";
 import { createContext } from "./context.js";
 import type { Context } from "./domain/context.js";
 import { ConfigError } from "./env.js";
@@ -28,10 +28,12 @@ export interface RunningServer {
 }
 
 export async function startServer(config: Config, out: (line: string) => void = console.log): Promise<RunningServer> {
+  if (config.mode === "production") requireMailDestination(config);
   const secrets = loadOrCreateSecrets(config.secretsFile);
   const database = await openDatabase(config.databaseUrl, { timeoutMs: config.databaseTimeoutMs });
   // One logger for the HTTP layer and the rules: lines about a request carry its id.
   const logger = createLogger(config.logLevel);
+  for (const warning of bootWarnings(config)) logger.warn(warning);
   let ctx: Context;
   let app: FastifyInstance;
   let sync: { close(): Promise<void> } | null = null;

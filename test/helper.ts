@@ -3,10 +3,12 @@
  * a fast Argon2id hasher unless the test asks for the real parameters.
  */
 import { randomBytes } from "node:crypto";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { FastifyInstance, LightMyRequestResponse } from "fastify";
 import pg from "pg";
+import type { Logger } from "pino";
 import { buildApp } from "../src/app.js";
 import { Argon2Hasher } from "../src/auth/password-hasher.js";
 import { type Config, loadConfig, type Mode } from "../src/config.js";
@@ -15,7 +17,7 @@ import { createAccount, createRealm } from "../src/domain/accounts.js";
 import type { Context, Log } from "../src/domain/context.js";
 import { MemoryMailer } from "../src/domain/mailer.js";
 import { type Clock, type Realm, ROLE, type User } from "../src/domain/model.js";
-import type { PasswordHasher, VerifyResult } from "../src/domain/ports.js";
+import type { HashOptions, PasswordHasher, VerifyResult } from "../src/domain/ports.js";
 import { generateSecrets } from "../src/secrets.js";
 import { type DatabaseHandle, openDatabase } from "../src/store/database.js";
 
@@ -28,17 +30,20 @@ export class CountingHasher implements PasswordHasher {
   verifies = 0;
   dummies = 0;
   constructor(private readonly inner: PasswordHasher = new Argon2Hasher(FAST_ARGON2, 4)) {}
-  hash(password: string): Promise<string> {
+  hash(password: string, options?: HashOptions): Promise<string> {
     this.hashes++;
-    return this.inner.hash(password);
+    return this.inner.hash(password, options);
   }
-  verify(stored: string, password: string): Promise<VerifyResult> {
+  verify(stored: string, password: string, options?: HashOptions): Promise<VerifyResult> {
     this.verifies++;
-    return this.inner.verify(stored, password);
+    return this.inner.verify(stored, password, options);
   }
-  verifyDummy(password: string): Promise<void> {
+  verifyDummy(password: string, options?: HashOptions): Promise<void> {
     this.dummies++;
-    return this.inner.verifyDummy(password);
+    return this.inner.verifyDummy(password, options);
+  }
+  assertCapacity(): void {
+    this.inner.assertCapacity?.();
   }
   /** Verifications of any kind: what an attacker's stopwatch would see. */
   get work(): number {
@@ -83,6 +88,8 @@ export interface TestServerOptions {
   port?: number;
   /** Where the rules log; nowhere by default. */
   log?: Log;
+  /** A pino logger for both the rules and the HTTP layer (request lines, and rules run with `request.log`). */
+  logger?: Logger;
 }
 
 /** Default environment for tests: the root organization at testserver. */
@@ -110,10 +117,11 @@ export async function makeTestServer(options: TestServerOptions = {}): Promise<T
     hasher,
     clock,
     ...(options.log === undefined ? {} : { log: options.log }),
+    ...(options.logger === undefined ? {} : { log: options.logger }),
     // Tests that name an SMTP server or an outbox folder get the real transport.
     ...(config.email.smtp === null && options.env?.LATCHKEY_EMAIL_OUTBOX === undefined ? { mailer } : {}),
   });
-  const app = await buildApp({ config, ctx });
+  const app = await buildApp({ config, ctx, ...(options.logger === undefined ? {} : { logger: options.logger }) });
   const realm = await createRealm(ctx, { subdomain: "", name: "Zulip Dev", description: "A test organization." });
   const keys = new Map<number, string>();
   const add = async (email: string, fullName: string, role: number) => {
@@ -132,6 +140,7 @@ export async function makeTestServer(options: TestServerOptions = {}): Promise<T
     hasher,
     clock,
     ...(options.log === undefined ? {} : { log: options.log }),
+    ...(options.logger === undefined ? {} : { log: options.logger }),
     realm,
     iago,
     hamlet,
@@ -189,4 +198,17 @@ export async function freshPostgresUrl(): Promise<{ url: string; drop(): Promise
       await c.end();
     },
   };
+}
+
+/** A port of 127.0.0.1 that nothing listens on right now. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once("error", reject);
+    probe.listen(0, "127.0.0.1", () => {
+      const address = probe.address();
+      const port = typeof address === "object" && address !== null ? address.port : 0;
+      probe.close(() => resolve(port));
+    });
+  });
 }

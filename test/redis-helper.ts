@@ -6,6 +6,7 @@ import { randomBytes } from "node:crypto";
 import { connect, createServer, type Socket } from "node:net";
 import type { Redis } from "ioredis";
 import { closeRedis, openRedis } from "../src/store/redis.js";
+import { freePort } from "./helper.js";
 
 const quiet = { warn() {} };
 
@@ -50,12 +51,7 @@ export async function testRedis(): Promise<TestRedis | null> {
 
 /** A redis:// URL on which nothing listens: a port that was just free. */
 export async function unreachableRedisUrl(): Promise<string> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  const port = typeof address === "object" && address !== null ? address.port : 1;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return `redis://127.0.0.1:${port}`;
+  return `redis://127.0.0.1:${await freePort()}`;
 }
 
 /**

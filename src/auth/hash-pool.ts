@@ -2,17 +2,45 @@
  * A fixed pool of worker threads that run Argon2id. Each worker lowers its own scheduling
  * priority (Linux `nice`), and the lane threads Argon2 spawns inherit it, so that a storm of
  * logins uses the CPU the event loop leaves over instead of starving requests that only check
- * an API key. The pool's size bounds how many hashes run at once; the rest wait in order.
+ * an API key. The pool's size bounds how many hashes run at once; the rest wait in order, and
+ * the wait is bounded too: beyond `maxQueued` waiting jobs a new one is refused at once
+ * (HashQueueFullError, a 503 with Retry-After), and a job whose client went away while it waited
+ * is dropped before it starts.
  */
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
+import { ClientGoneError, HashQueueFullError } from "../errors.js";
 import type { Argon2Options, HashAnswer, HashJob, HashWorkerData } from "./hash-worker.js";
 
 interface Pending {
   job: HashJob;
   resolve: (value: string | boolean) => void;
   reject: (err: Error) => void;
+  /** Set while the job waits, to drop it when its client goes away. */
+  signal?: AbortSignal;
+  onAbort?: () => void;
+}
+
+export interface HashJobOptions {
+  /** The job is dropped if this aborts before it starts (the client went away). */
+  signal?: AbortSignal;
+  /** Jobs the server itself needs (the dummy hash) wait even beyond the bound. */
+  priority?: boolean;
+}
+
+/** What the pool has done since it started, for metrics and tests. */
+export interface HashPoolStats {
+  running: number;
+  queued: number;
+  /** Jobs handed to a worker. */
+  started: number;
+  /** Jobs refused because the queue was full. */
+  refused: number;
+  /** Jobs dropped before they started because their client went away. */
+  dropped: number;
+  /** Recent average run time of a job, milliseconds (0 before the first). */
+  averageRunMs: number;
 }
 
 /**
@@ -34,6 +62,7 @@ function workerEntry(nice: number): { file: URL; workerData: HashWorkerData & Re
 class PoolWorker {
   private worker: Worker;
   current: Pending | null = null;
+  startedAt = 0;
 
   constructor(
     private readonly nice: number,
@@ -82,6 +111,7 @@ class PoolWorker {
 
   run(pending: Pending): void {
     this.current = pending;
+    this.startedAt = performance.now();
     this.worker.ref();
     this.worker.postMessage(pending.job);
   }
@@ -96,28 +126,91 @@ export class HashPool {
   private readonly workers: PoolWorker[] = [];
   private readonly idle: PoolWorker[] = [];
   private readonly queue: Pending[] = [];
+  private started = 0;
+  private refused = 0;
+  private dropped = 0;
+  private averageRunMs = 0;
 
+  /**
+   * @param size how many jobs run at once
+   * @param nice the workers' scheduling priority
+   * @param maxQueued how many jobs may wait beyond the running ones
+   */
   constructor(
     private readonly size: number,
     private readonly nice: number,
+    private readonly maxQueued = Number.POSITIVE_INFINITY,
   ) {}
 
   /** Jobs running or waiting. */
   get pending(): number {
-    return this.queue.length + this.workers.filter((w) => w.current !== null).length;
+    return this.queue.length + this.running;
   }
 
-  hash(password: string, options: Argon2Options): Promise<string> {
-    return this.submit({ op: "hash", password, options }) as Promise<string>;
+  private get running(): number {
+    return this.workers.filter((w) => w.current !== null).length;
   }
 
-  verify(phc: string, password: string): Promise<boolean> {
-    return this.submit({ op: "verify", phc, password }) as Promise<boolean>;
+  /** True when a new job would be refused: every thread busy and `maxQueued` jobs waiting. */
+  get full(): boolean {
+    return this.queue.length >= this.maxQueued && this.running >= this.size;
   }
 
-  private submit(job: HashJob): Promise<string | boolean> {
+  /** Counts a job turned away before it was submitted, and the error that says so. */
+  refusal(): HashQueueFullError {
+    this.refused++;
+    return new HashQueueFullError(this.retryAfterSeconds());
+  }
+
+  stats(): HashPoolStats {
+    return {
+      running: this.running,
+      queued: this.queue.length,
+      started: this.started,
+      refused: this.refused,
+      dropped: this.dropped,
+      averageRunMs: this.averageRunMs,
+    };
+  }
+
+  /**
+   * Seconds until a job submitted now would likely start: the work ahead of it spread over the
+   * workers, at the recent average run time; at least one.
+   */
+  retryAfterSeconds(): number {
+    const perJobMs = this.averageRunMs > 0 ? this.averageRunMs : 1000;
+    return Math.max(1, Math.ceil((this.pending * perJobMs) / this.size / 1000));
+  }
+
+  hash(password: string, options: Argon2Options, jobOptions: HashJobOptions = {}): Promise<string> {
+    return this.submit({ op: "hash", password, options }, jobOptions) as Promise<string>;
+  }
+
+  verify(phc: string, password: string, jobOptions: HashJobOptions = {}): Promise<boolean> {
+    return this.submit({ op: "verify", phc, password }, jobOptions) as Promise<boolean>;
+  }
+
+  private submit(job: HashJob, { signal, priority = false }: HashJobOptions): Promise<string | boolean> {
+    if (signal?.aborted) {
+      this.dropped++;
+      return Promise.reject(new ClientGoneError());
+    }
+    if (!priority && this.full) return Promise.reject(this.refusal());
     return new Promise((resolve, reject) => {
-      this.queue.push({ job, resolve, reject });
+      const pending: Pending = { job, resolve, reject };
+      if (signal !== undefined) {
+        pending.signal = signal;
+        pending.onAbort = () => {
+          const at = this.queue.indexOf(pending);
+          if (at === -1) return;
+          this.queue.splice(at, 1);
+          this.dropped++;
+          reject(new ClientGoneError());
+        };
+        signal.addEventListener("abort", pending.onAbort, { once: true });
+      }
+      if (priority) this.queue.unshift(pending);
+      else this.queue.push(pending);
       this.dispatch();
     });
   }
@@ -126,6 +219,7 @@ export class HashPool {
     // Workers start on first use, so a process that never hashes never spawns them.
     while (this.queue.length > 0 && this.idle.length === 0 && this.workers.length < this.size) {
       const worker = new PoolWorker(this.nice, (w) => {
+        this.noteRun(performance.now() - w.startedAt);
         this.idle.push(w);
         this.dispatch();
       });
@@ -133,9 +227,19 @@ export class HashPool {
       this.idle.push(worker);
     }
     while (this.queue.length > 0 && this.idle.length > 0) {
-      const worker = this.idle.pop() as PoolWorker;
-      worker.run(this.queue.shift() as Pending);
+      const pending = this.queue.shift() as Pending;
+      if (pending.signal !== undefined && pending.onAbort !== undefined) {
+        pending.signal.removeEventListener("abort", pending.onAbort);
+      }
+      this.started++;
+      (this.idle.pop() as PoolWorker).run(pending);
     }
+  }
+
+  /** An exponentially weighted average of run times, for Retry-After. */
+  private noteRun(ms: number): void {
+    if (this.started <= 1 || this.averageRunMs === 0) this.averageRunMs = ms;
+    else this.averageRunMs = this.averageRunMs * 0.8 + ms * 0.2;
   }
 
   /** Stops the workers; jobs still waiting are refused. */

@@ -6,8 +6,10 @@ import { ZulipError } from "../errors.js";
 import { generateApiKey } from "./api-key.js";
 import type { Context } from "./context.js";
 import { isValidEmail } from "./email.js";
+import { loginThrottleKey } from "./login-identity.js";
 import { type AuthMethods, type Realm, ROLE, type User } from "./model.js";
 import { DuplicateError, type NewRealm } from "./ports.js";
+import { endAccountTrust, endRealmTrust } from "./sessions.js";
 
 const SUBDOMAIN_FORMAT = /^(|[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)$/;
 
@@ -95,6 +97,7 @@ export async function setAccountActive(ctx: Context, userId: number, active: boo
     const user = await stores.users.update(userId, { isActive: active });
     if (user === null) throw new AccountError(`no account with id ${userId}`);
     const bots: User[] = [];
+    if (!active) await endAccountTrust(stores, user.id);
     if (!active && !user.isBot) {
       for (const other of await stores.users.listByRealm(user.realmId)) {
         if (other.isBot && other.isActive && other.botOwnerId === user.id) {
@@ -110,8 +113,16 @@ export async function setAccountActive(ctx: Context, userId: number, active: boo
   return changed.user;
 }
 
+/**
+ * Deactivates or reactivates an organization. Deactivating ends every web session, reset link
+ * and desktop login token of its accounts; reactivating brings none of them back.
+ */
 export async function setRealmDeactivated(ctx: Context, realmId: number, deactivated: boolean): Promise<Realm> {
-  const realm = await ctx.stores.realms.update(realmId, { deactivated });
+  const realm = await ctx.stores.transaction(async (stores) => {
+    const updated = await stores.realms.update(realmId, { deactivated });
+    if (updated !== null && deactivated) await endRealmTrust(stores, realmId);
+    return updated;
+  });
   if (realm === null) throw new AccountError(`no organization with id ${realmId}`);
   ctx.keyCache.invalidate({ kind: "realm", realmId });
   return realm;
@@ -124,12 +135,20 @@ export async function setRealmAuthMethods(ctx: Context, realmId: number, methods
   return realm;
 }
 
-/** Sets a new password and clears the login throttle for the account (docs/zulip-rules.md §4.5). */
+/**
+ * Sets a new password (Zulip's `do_change_password`), clears the account's login throttle
+ * (docs/zulip-rules.md §4.5) and ends the account's web sessions, reset links and desktop login
+ * tokens: passwords are set from the CLI or a reset link, never from inside a session.
+ */
 export async function setPassword(ctx: Context, user: User, password: string | null): Promise<void> {
   const passwordHash = password === null ? null : await ctx.hasher.hash(password);
-  await ctx.stores.users.update(user.id, { passwordHash });
+  await ctx.stores.transaction(async (stores) => {
+    await stores.users.update(user.id, { passwordHash });
+    await endAccountTrust(stores, user.id);
+  });
   ctx.keyCache.invalidate({ kind: "user", userId: user.id });
-  await ctx.authLimiter.clear(`authenticate_by_username:${user.deliveryEmail}`);
+  const realm = await ctx.stores.realms.findById(user.realmId);
+  if (realm !== null) await ctx.authLimiter.clear(loginThrottleKey(ctx, realm, user.deliveryEmail));
 }
 
 /** The account's current API key, unsealed. */

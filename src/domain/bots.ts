@@ -11,6 +11,7 @@ import { regenerateApiKey } from "./key-lifecycle.js";
 import { BOT_TYPE, isRealmAdmin, ROLE, type User } from "./model.js";
 import { type BotUser, DuplicateError } from "./ports.js";
 import { pythonStrip } from "./python-text.js";
+import { endAccountTrust } from "./sessions.js";
 
 /** Zulip's `Service` interface types: generic, and Slack-compatible outgoing webhooks. */
 export const INTERFACE_TYPE = { generic: 1, slack: 2 } as const;
@@ -188,6 +189,7 @@ export async function changeActivation(
     for (const user of users) {
       if (user.isActive === active) continue;
       await stores.users.update(user.id, { isActive: active });
+      if (!active) await endAccountTrust(stores, user.id);
       await recordAuditEvent(ctx, stores, {
         type: active ? "USER_REACTIVATED" : "USER_DEACTIVATED",
         acting,

@@ -28,12 +28,25 @@ export interface ExternalPasswordBackend {
   /** Requires email-format usernames (false when it maps plain usernames to accounts). */
   readonly requiresEmailUsernames: boolean;
   authenticate(ctx: Context, attempt: PasswordAttempt, flags: Set<AuthFlag>): Promise<User | null>;
+  /**
+   * The login name a canonical name stands for, as this backend maps names to people (LDAP with
+   * LDAP_APPEND_DOMAIN: `alice` is `alice@<domain>`); the name itself otherwise.
+   */
+  accountName(canonicalName: string): string;
+  /**
+   * Zulip's `email_belongs_to_ldap`: whether the person with this email is managed by the
+   * directory (LDAP_APPEND_DOMAIN: the email's domain is it; otherwise the reverse email search
+   * finds them). Throws DirectoryUnavailableError when the directory cannot be asked.
+   */
+  managesEmail(email: string): Promise<boolean>;
 }
 
 export interface PasswordAttempt {
   realm: Realm;
   username: string;
   password: string;
+  /** Aborts when the client goes away; hashing still waiting for its turn is then dropped. */
+  signal?: AbortSignal;
 }
 
 /** Zulip's `return_data` flags (docs/zulip-rules.md §4.4). */

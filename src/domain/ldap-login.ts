@@ -6,7 +6,6 @@
  * created on first login when the organization allows it, deactivated when the directory has
  * disabled the person, and its full name kept as the directory has it.
  */
-import { rateLimited } from "../errors.js";
 import { AccountError, createAccount, setAccountActive } from "./accounts.js";
 import type { AuthFlag, Context, ExternalPasswordBackend, PasswordAttempt } from "./context.js";
 import { isValidEmail } from "./email.js";
@@ -87,14 +86,6 @@ export class LdapBackend implements ExternalPasswordBackend {
   async authenticate(ctx: Context, attempt: PasswordAttempt, flags: Set<AuthFlag>): Promise<User | null> {
     // Never bind with an empty password: it would be an unauthenticated bind, which succeeds.
     if (attempt.password === "") return null;
-    // The directory matches names loosely ("Alice", " alice" and "alice" are one entry), while the
-    // username throttle counts each spelling apart. The name as the directory compares it gets a
-    // budget of its own, so spellings cannot multiply the guesses at one password. It is counted
-    // before the directory is asked, for names with and without an entry alike, so that its 429
-    // tells nothing about who exists.
-    const nameKey = `authenticate_by_ldap_name:${attempt.username.trim().toLowerCase().replace(/\s+/g, " ")}`;
-    const rate = await ctx.authLimiter.hit(nameKey, ctx.authRateRules);
-    if (rate.limited) throw rateLimited(rate.secondsToFreedom);
     let login: DirectoryLogin | null;
     try {
       login = await this.directory.session((session) => this.checkInDirectory(ctx, session, attempt, flags));
@@ -105,9 +96,18 @@ export class LdapBackend implements ExternalPasswordBackend {
       return null;
     }
     if (login === null) return null;
-    const user = await this.accountFor(ctx, attempt.realm, login, flags);
-    if (user !== null) await ctx.authLimiter.clear(nameKey);
-    return user;
+    return this.accountFor(ctx, attempt.realm, login, flags);
+  }
+
+  async managesEmail(email: string): Promise<boolean> {
+    if (this.rules.appendDomain !== null) return domainOf(email) === this.rules.appendDomain;
+    return (await this.directory.session((session) => session.findUserByEmail(email))).length > 0;
+  }
+
+  /** With LDAP_APPEND_DOMAIN, `alice` and `alice@<domain>` are one person, so one login budget. */
+  accountName(canonicalName: string): string {
+    const { appendDomain } = this.rules;
+    return appendDomain !== null && !canonicalName.includes("@") ? `${canonicalName}@${appendDomain}` : canonicalName;
   }
 
   /** Zulip's `django_to_ldap_username`: the LDAP username, or null with the flag that says why. */

@@ -14,9 +14,12 @@ import {
   type ZulipError,
 } from "../errors.js";
 import type { AuthFlag, Context, PasswordAttempt } from "./context.js";
+import { isValidEmail } from "./email.js";
+import { DirectoryUnavailableError } from "./ldap-login.js";
+import { loginThrottleKey } from "./login-identity.js";
 import type { Realm, User } from "./model.js";
 import { isOversizedPassword, passwordProblem } from "./password-policy.js";
-import type { PasswordHasher, VerifyResult } from "./ports.js";
+import type { HashOptions, PasswordHasher, VerifyResult } from "./ports.js";
 import type { RateDecision } from "./rate-limiter.js";
 
 export function ldapEnabled(ctx: Context, realm: Realm): boolean {
@@ -31,6 +34,21 @@ export function passwordAuthEnabled(ctx: Context, realm: Realm): boolean {
 export function requireEmailFormatUsernames(ctx: Context, realm: Realm | null): boolean {
   if (realm === null || !ldapEnabled(ctx, realm)) return true;
   return ctx.ldap?.requiresEmailUsernames ?? true;
+}
+
+/**
+ * Zulip's `email_belongs_to_ldap` for an organization: false unless LDAP login is on there.
+ * When the directory cannot be asked the answer is "unavailable", and callers fail closed.
+ */
+export async function emailBelongsToLdap(ctx: Context, realm: Realm, email: string): Promise<boolean | "unavailable"> {
+  if (ctx.ldap === null || !ldapEnabled(ctx, realm) || !isValidEmail(email)) return false;
+  try {
+    return await ctx.ldap.managesEmail(email);
+  } catch (err) {
+    if (!(err instanceof DirectoryUnavailableError)) throw err;
+    ctx.log.error({ err, realm: realm.subdomain }, "LDAP directory unavailable; login refused");
+    return "unavailable";
+  }
 }
 
 /**
@@ -69,7 +87,9 @@ async function authenticateByEmail(ctx: Context, attempt: PasswordAttempt, flags
   const user = await findActiveUser(ctx, realm, username, flags);
   // No account, or one without a usable password: the caller burns one dummy verification.
   if (user === null || user.passwordHash === null) return null;
-  const result = await ctx.hasher.verify(user.passwordHash, password);
+  const result = await ctx.hasher.verify(user.passwordHash, password, { signal: attempt.signal });
+  if (result.tooCostly)
+    ctx.log.warn({ userId: user.id }, "stored password hash asks for more work than the ceiling; login refused");
   if (!result.ok) return null;
   if (result.legacy && passwordProblem(password) !== null) {
     // Zulip refuses to carry a weak imported password forward (PasswordTooWeakError).
@@ -84,16 +104,16 @@ async function authenticateByEmail(ctx: Context, attempt: PasswordAttempt, flags
 class AttemptHasher implements PasswordHasher {
   verified = false;
   constructor(private readonly inner: PasswordHasher) {}
-  hash(password: string): Promise<string> {
-    return this.inner.hash(password);
+  hash(password: string, options?: HashOptions): Promise<string> {
+    return this.inner.hash(password, options);
   }
-  verify(stored: string, password: string): Promise<VerifyResult> {
+  verify(stored: string, password: string, options?: HashOptions): Promise<VerifyResult> {
     this.verified = true;
-    return this.inner.verify(stored, password);
+    return this.inner.verify(stored, password, options);
   }
-  verifyDummy(password: string): Promise<void> {
+  verifyDummy(password: string, options?: HashOptions): Promise<void> {
     this.verified = true;
-    return this.inner.verifyDummy(password);
+    return this.inner.verifyDummy(password, options);
   }
 }
 
@@ -126,7 +146,8 @@ export interface LoginResult {
 }
 
 /**
- * Django's `authenticate()` over the configured backends, behind the per-username throttle.
+ * Django's `authenticate()` over the configured backends, behind the per-account throttle (one
+ * budget for every spelling of the account, src/domain/login-identity.ts).
  * Every attempt counts, success included; a success clears the history. Throws the §1 error.
  *
  * A failure reveals nothing the §1 table does not: every attempt that reaches the backends
@@ -139,7 +160,10 @@ export async function loginWithPassword(
   attempt: PasswordAttempt,
   onRate: (rate: RateDecision) => void = () => {},
 ): Promise<LoginResult> {
-  const throttleKey = `authenticate_by_username:${attempt.username}`;
+  // A full hash queue turns the attempt away before it counts against any budget or looks
+  // anything up, the same for every account (a 503 with Retry-After).
+  ctx.hasher.assertCapacity?.();
+  const throttleKey = loginThrottleKey(ctx, attempt.realm, attempt.username);
   const rate = await ctx.authLimiter.hit(throttleKey, ctx.authRateRules);
   onRate(rate);
   if (rate.limited) throw rateLimited(rate.secondsToFreedom);
@@ -151,14 +175,19 @@ export async function loginWithPassword(
   const flags = new Set<AuthFlag>();
   const hasher = new AttemptHasher(ctx.hasher);
   const attemptCtx: Context = { ...ctx, hasher };
-  let user = await authenticateByEmail(attemptCtx, attempt, flags);
-  if (user === null && ctx.ldap !== null && ldapEnabled(ctx, attempt.realm)) {
+  // An address the directory manages never logs in with a password kept here (Zulip refuses to
+  // let such people have one; Latchkey also ignores one set before LDAP was turned on).
+  const managed = attempt.realm.authMethods.email ? await emailBelongsToLdap(ctx, attempt.realm, attempt.username) : false;
+  // A directory that cannot say whether it manages the address cannot check its password either.
+  if (managed === "unavailable") flags.add("ldap_unavailable");
+  let user = managed === false ? await authenticateByEmail(attemptCtx, attempt, flags) : null;
+  if (user === null && managed !== "unavailable" && ctx.ldap !== null && ldapEnabled(ctx, attempt.realm)) {
     user = await ctx.ldap.authenticate(attemptCtx, attempt, flags);
   }
   if (user === null) {
     // Hash even when no backend did (no account, no usable password, another organization,
     // a disabled method), so that timing does not reveal the account.
-    if (!hasher.verified) await ctx.hasher.verifyDummy(attempt.password);
+    if (!hasher.verified) await ctx.hasher.verifyDummy(attempt.password, { signal: attempt.signal });
     throw loginFailure(flags);
   }
   await ctx.authLimiter.clear(throttleKey);

@@ -7,6 +7,7 @@
 import { setPassword } from "./accounts.js";
 import type { Context } from "./context.js";
 import { isValidEmail } from "./email.js";
+import { emailBelongsToLdap } from "./login.js";
 import type { Realm, User } from "./model.js";
 import { consumeOneTimeToken, peekOneTimeToken, storeOneTimeToken } from "./one-time-tokens.js";
 import { passwordProblem } from "./password-policy.js";
@@ -30,6 +31,12 @@ export interface ResetLinks {
 export async function requestPasswordReset(ctx: Context, realm: Realm, email: string, links: ResetLinks): Promise<void> {
   const address = email.trim();
   if (!isValidEmail(address)) return;
+  // Zulip's ZulipPasswordResetForm: an address the directory manages gets no email at all (its
+  // password lives in the directory), and the page says what it says for any address.
+  if ((await emailBelongsToLdap(ctx, realm, address)) !== false) {
+    ctx.log.info({ realm: realm.subdomain }, "password reset not allowed for an address managed by LDAP");
+    return;
+  }
   await limitPasswordResetEmail(ctx, address);
   const user = await ctx.stores.users.findByDeliveryEmail(realm.id, address);
   if (user === null || !user.isActive || user.isBot || realm.deactivated) {
@@ -94,8 +101,7 @@ export async function completePasswordReset(
   if (problem !== null) return { ok: false, problem };
   const used = await consumeOneTimeToken(ctx, token, "password_reset");
   if (used === null) return { ok: false, problem: RESET_LINK_INVALID };
+  // Ends every session, reset link and desktop token of the account too.
   await setPassword(ctx, user, password);
-  await ctx.stores.oneTimeTokens.deleteForUser(user.id, "password_reset");
-  await ctx.stores.sessions.deleteForUser(user.id);
   return { ok: true, user };
 }

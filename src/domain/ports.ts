@@ -164,6 +164,11 @@ export class DuplicateError extends Error {
 
 export interface VerifyResult {
   ok: boolean;
+  /**
+   * True when the stored hash asks for more work than the ceiling allows, so it was refused
+   * without being checked (at the cost of one ordinary verification).
+   */
+  tooCostly?: boolean;
   /** True when the password matched but the stored hash uses an outdated format or parameters. */
   needsRehash: boolean;
   /** True when the stored hash was in one of Django's formats (a legacy import). */
@@ -171,12 +176,26 @@ export interface VerifyResult {
 }
 
 /** What the rules need from a password hasher; `src/auth/password-hasher.ts` implements it with Argon2id. */
+export interface HashOptions {
+  /**
+   * Aborts when the client goes away: work still waiting its turn is then dropped
+   * (ClientGoneError) instead of being done for nobody.
+   */
+  signal?: AbortSignal;
+}
+
 export interface PasswordHasher {
-  hash(password: string): Promise<string>;
-  verify(stored: string, password: string): Promise<VerifyResult>;
+  /** May throw HashQueueFullError (too much work waiting) or ClientGoneError. */
+  hash(password: string, options?: HashOptions): Promise<string>;
+  verify(stored: string, password: string, options?: HashOptions): Promise<VerifyResult>;
   /**
    * Burns the same work as a real verification against a fixed hash. Called when there is no
    * account (or no usable password) so that timing does not reveal which accounts exist.
    */
-  verifyDummy(password: string): Promise<void>;
+  verifyDummy(password: string, options?: HashOptions): Promise<void>;
+  /**
+   * Throws HashQueueFullError when a new password check would be refused at once, so a login
+   * can be turned away before it counts against any budget or looks anything up.
+   */
+  assertCapacity?(): void;
 }

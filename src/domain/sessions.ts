@@ -5,6 +5,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import type { Context } from "./context.js";
 import type { Realm, User } from "./model.js";
+import type { Stores } from "./ports.js";
 
 /** Django's SESSION_COOKIE_AGE: two weeks. */
 export const SESSION_AGE_MS = 14 * 24 * 3600 * 1000;
@@ -54,4 +55,22 @@ export async function resolveSession(ctx: Context, id: string): Promise<Resolved
 
 export async function endSession(ctx: Context, idHash: string): Promise<void> {
   await ctx.stores.sessions.delete(idHash);
+}
+
+/**
+ * Ends what trust in an account gave out: its web sessions (but the one named by
+ * `keepSessionIdHash`, the browser that made the change), its password reset links and its
+ * desktop login tokens. Run when the password is set and when the account is deactivated;
+ * reactivation brings none of them back. API keys are not touched (regenerating a key is their
+ * own end), and regenerating a key ends no session, as in Zulip.
+ */
+export async function endAccountTrust(stores: Stores, userId: number, keepSessionIdHash?: string): Promise<void> {
+  await stores.sessions.deleteForUser(userId, keepSessionIdHash);
+  await stores.oneTimeTokens.deleteForUser(userId);
+}
+
+/** The same for every account of an organization, when the organization is deactivated. */
+export async function endRealmTrust(stores: Stores, realmId: number): Promise<void> {
+  await stores.sessions.deleteForRealm(realmId);
+  await stores.oneTimeTokens.deleteForRealm(realmId);
 }

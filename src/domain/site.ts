@@ -26,6 +26,8 @@ function escapeRegExp(text: string): string {
 }
 
 const MEMO_LIMIT = 1024;
+/** 253 characters of DNS name, a colon and a port. */
+const MAX_HOST_LENGTH = 259;
 
 export class Site {
   readonly scheme: "http" | "https";
@@ -54,7 +56,9 @@ export class Site {
     const known = this.memo.get(host);
     if (known !== undefined) return known;
     const subdomain = this.computeSubdomain(host);
-    // Hosts are attacker-chosen: keep the memo bounded.
+    // Hosts are attacker-chosen: the memo keeps at most MEMO_LIMIT of them, none longer than a
+    // DNS name with a port can be.
+    if (host.length > MAX_HOST_LENGTH) return subdomain;
     if (this.memo.size >= MEMO_LIMIT) this.memo.clear();
     this.memo.set(host, subdomain);
     return subdomain;

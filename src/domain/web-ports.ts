@@ -12,8 +12,10 @@ export interface SessionStore {
   create(session: WebSession): Promise<void>;
   find(idHash: string): Promise<WebSession | null>;
   delete(idHash: string): Promise<void>;
-  /** Ends every session of a user (after a password change). */
-  deleteForUser(userId: number): Promise<void>;
+  /** Ends every session of a user, but the one named by `exceptIdHash` when given. */
+  deleteForUser(userId: number, exceptIdHash?: string): Promise<void>;
+  /** Ends every session of every account of an organization. */
+  deleteForRealm(realmId: number): Promise<void>;
   /** Forgets sessions that expired before `now`. */
   deleteExpired(now: number): Promise<void>;
 }
@@ -39,6 +41,8 @@ export interface OneTimeTokenStore {
    * expired. Of two concurrent calls exactly one gets the token.
    */
   consume(tokenHash: string, kind: OneTimeTokenKind, now: number): Promise<OneTimeToken | null>;
-  /** Deletes every token of this kind for a user (a used reset link takes the others with it). */
-  deleteForUser(userId: number, kind: OneTimeTokenKind): Promise<void>;
+  /** Deletes a user's tokens of this kind, or of every kind (a used reset link takes the others with it). */
+  deleteForUser(userId: number, kind?: OneTimeTokenKind): Promise<void>;
+  /** Deletes every token of every account of an organization. */
+  deleteForRealm(realmId: number): Promise<void>;
 }

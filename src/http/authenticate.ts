@@ -35,6 +35,8 @@ interface ReadHeader {
 }
 
 const READ_HEADERS_KEPT = 10_000;
+/** The longest email address (RFC 5321); a longer Basic username is never remembered. */
+const MAX_REMEMBERED_USERNAME = 254;
 
 /**
  * Authenticates a request or throws Zulip's error; on success `request.principal` is set.
@@ -49,19 +51,24 @@ export type Authenticate = (request: FastifyRequest) => void | Promise<void>;
  */
 export function makeRestAuthenticator(ctx: Context): Authenticate {
   // Parsing a header and digesting its key is pure work on the same input every time a client
-  // reuses its credentials, so results are remembered. The memory is bounded: past the bound the
-  // oldest entry goes (first in, first out, which is all a parse cache needs).
+  // reuses its credentials, so results are remembered. Only credentials that authenticated are
+  // (a well-formed key and an email-length username, by construction): headers are chosen by
+  // whoever sends them, and junk must neither grow the memory nor push real clients out of it.
+  // The memory is bounded: past the bound the oldest entry goes (first in, first out, which is
+  // all a parse cache needs).
   const read = new Map<string, ReadHeader>();
   const readHeader = (header: string): ReadHeader => {
-    let entry = read.get(header);
-    if (entry !== undefined) return entry;
+    const known = read.get(header);
+    if (known !== undefined) return known;
     const { username, apiKey } = parseBasicCredentials(header);
     const key = pythonStrip(apiKey);
     const digest = hasApiKeyFormat(key) ? ctx.vault.digest(key) : null;
-    entry = { username, usernameKey: pythonStrip(username).toLowerCase(), apiKey, digest };
+    return { username, usernameKey: pythonStrip(username).toLowerCase(), apiKey, digest };
+  };
+  const remember = (header: string, entry: ReadHeader): void => {
+    if (read.has(header) || entry.digest === null || entry.username.length > MAX_REMEMBERED_USERNAME) return;
     if (read.size >= READ_HEADERS_KEPT) read.delete(read.keys().next().value as string);
     read.set(header, entry);
-    return entry;
   };
   const keyUse = ctx.keyUse ?? null;
   const describe = (request: FastifyRequest) => ({ ip: request.ip, client: clientName(request) });
@@ -75,7 +82,8 @@ export function makeRestAuthenticator(ctx: Context): Authenticate {
   return function authenticateRest(request: FastifyRequest): void | Promise<void> {
     const header = request.headers.authorization;
     if (header === undefined) throw notLoggedIn(request);
-    const { username, usernameKey, apiKey, digest } = readHeader(header);
+    const entry = readHeader(header);
+    const { username, usernameKey, apiKey, digest } = entry;
     if (digest === null) throw rewrap(invalidApiKey(true));
     const check = { username, usernameKey, apiKey, digest, subdomain: request.subdomain };
     let principal: Principal | undefined;
@@ -84,9 +92,15 @@ export function makeRestAuthenticator(ctx: Context): Authenticate {
     } catch (err) {
       throw rewrap(err);
     }
-    if (principal !== undefined) return admitted(request, principal, digest);
+    if (principal !== undefined) {
+      remember(header, entry);
+      return admitted(request, principal, digest);
+    }
     return verifyStoredApiKey(ctx, check).then(
-      (found) => admitted(request, found, digest),
+      (found) => {
+        remember(header, entry);
+        return admitted(request, found, digest);
+      },
       (err: unknown) => {
         throw rewrap(err);
       },

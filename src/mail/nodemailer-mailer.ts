@@ -25,13 +25,20 @@ export class SmtpMailer implements Mailer {
   constructor(private readonly config: EmailConfig) {
     const smtp = config.smtp;
     if (smtp === null) throw new Error("SmtpMailer needs SMTP settings");
+    // STARTTLS is required unless turned off (LATCHKEY_SMTP_REQUIRE_TLS): reset links are live
+    // credentials and must not cross the network in the clear.
+    const tls = {
+      requireTLS: !smtp.secure && smtp.requireTls,
+      ...(smtp.ca === null ? {} : { tls: { ca: smtp.ca } }),
+    };
     this.transport =
       smtp.url !== null
-        ? nodemailer.createTransport(smtp.url)
+        ? nodemailer.createTransport({ url: smtp.url, ...tls })
         : nodemailer.createTransport({
             host: smtp.host,
             port: smtp.port,
             secure: smtp.secure,
+            ...tls,
             ...(smtp.user === null ? {} : { auth: { user: smtp.user, pass: smtp.password ?? "" } }),
           });
   }
@@ -82,7 +89,15 @@ export async function listOutbox(dir: string): Promise<OutboxMessage[]> {
   return messages;
 }
 
-/** SMTP when configured, else the outbox folder. */
+/** Refuses every message: for commands that never send email, run without a mail destination. */
+class NoMailer implements Mailer {
+  async send(): Promise<void> {
+    throw new Error("no mail server or outbox folder is configured");
+  }
+}
+
+/** SMTP when configured, else the outbox folder, else nothing (`serve` refuses to start then). */
 export function createMailer(config: EmailConfig): Mailer {
-  return config.smtp !== null ? new SmtpMailer(config) : new OutboxMailer(config.outboxDir, config.from);
+  if (config.smtp !== null) return new SmtpMailer(config);
+  return config.outboxDir !== null ? new OutboxMailer(config.outboxDir, config.from) : new NoMailer();
 }

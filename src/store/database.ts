@@ -3,7 +3,7 @@
  * default, WAL mode) or a `postgres://` URL. A `?schema=NAME` on a PostgreSQL URL puts every
  * table in that schema (handy for tests and for sharing a database).
  */
-import { mkdirSync } from "node:fs";
+import { closeSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import SQLite from "better-sqlite3";
 import { Kysely, PostgresDialect, type PostgresPool, type PostgresPoolClient, SqliteDialect } from "kysely";
@@ -67,7 +67,7 @@ export function isConnectionFailure(err: unknown): boolean {
 }
 
 function databaseUnavailable(cause: unknown): ServiceUnavailableError {
-  const error = new ServiceUnavailableError(MESSAGES.databaseUnavailable, { "retry-after": "5" });
+  const error = new ServiceUnavailableError(MESSAGES.databaseUnavailable, { headers: { "retry-after": "5" } });
   error.cause = cause;
   return error;
 }
@@ -149,7 +149,12 @@ function openPostgres(url: string, options: DatabaseOptions): DatabaseHandle {
 }
 
 function openSqlite(path: string): DatabaseHandle {
-  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+  if (path !== ":memory:") {
+    // The database holds password hashes and sealed keys: a directory it creates is 0700, and a
+    // new file is created 0600 before SQLite opens it (its -wal and -shm files take that mode).
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    closeSync(openSync(path, "a", 0o600));
+  }
   const sqlite = new SQLite(path);
   sqlite.pragma("journal_mode = WAL");
   sqlite.pragma("busy_timeout = 5000");

@@ -35,8 +35,17 @@ export class KyselySessionStore implements SessionStore {
     await this.db.deleteFrom("web_sessions").where("id_hash", "=", idHash).execute();
   }
 
-  async deleteForUser(userId: number): Promise<void> {
-    await this.db.deleteFrom("web_sessions").where("user_id", "=", userId).execute();
+  async deleteForUser(userId: number, exceptIdHash?: string): Promise<void> {
+    let query = this.db.deleteFrom("web_sessions").where("user_id", "=", userId);
+    if (exceptIdHash !== undefined) query = query.where("id_hash", "<>", exceptIdHash);
+    await query.execute();
+  }
+
+  async deleteForRealm(realmId: number): Promise<void> {
+    await this.db
+      .deleteFrom("web_sessions")
+      .where("user_id", "in", (eb) => eb.selectFrom("users").select("id").where("realm_id", "=", realmId))
+      .execute();
   }
 
   async deleteExpired(now: number): Promise<void> {
@@ -90,7 +99,16 @@ export class KyselyOneTimeTokenStore implements OneTimeTokenStore {
     return Number(result.numDeletedRows) === 1 ? token : null;
   }
 
-  async deleteForUser(userId: number, kind: OneTimeTokenKind): Promise<void> {
-    await this.db.deleteFrom("one_time_tokens").where("user_id", "=", userId).where("kind", "=", kind).execute();
+  async deleteForUser(userId: number, kind?: OneTimeTokenKind): Promise<void> {
+    let query = this.db.deleteFrom("one_time_tokens").where("user_id", "=", userId);
+    if (kind !== undefined) query = query.where("kind", "=", kind);
+    await query.execute();
+  }
+
+  async deleteForRealm(realmId: number): Promise<void> {
+    await this.db
+      .deleteFrom("one_time_tokens")
+      .where("user_id", "in", (eb) => eb.selectFrom("users").select("id").where("realm_id", "=", realmId))
+      .execute();
   }
 }

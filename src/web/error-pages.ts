@@ -4,7 +4,7 @@
  * page; CSRF failures are answered in Zulip's words.
  */
 import type { FastifyError, FastifyInstance, FastifyRequest } from "fastify";
-import { NotLoggedInError, RateLimitError, ZulipError } from "../errors.js";
+import { NotLoggedInError, RateLimitError, ServiceUnavailableError, ZulipError } from "../errors.js";
 import { prefersHtml } from "../http/accept.js";
 import { messagePage } from "./layout.js";
 import { field, redirect, sendHtml, tryAgainIn } from "./page-kit.js";
@@ -26,8 +26,9 @@ export function setWebErrorHandler(app: FastifyInstance, { secure }: { secure: b
       return redirect(reply, `/login/?next=${encodeURIComponent(sentPath(request))}`);
     }
     const json = answersJson(request);
-    if (err instanceof ZulipError && !json && err.status < 500) {
-      // A page (the per-address limit on a form post, say): the message as a page, not JSON.
+    if (err instanceof ZulipError && !json && (err.status < 500 || err instanceof ServiceUnavailableError)) {
+      // A page (the per-address limit on a form post, a full hash queue behind a new password,
+      // say): the message as a page, not JSON.
       const page =
         err instanceof RateLimitError
           ? messagePage("Too many requests", `Too many requests from your address. ${tryAgainIn(err)}`)

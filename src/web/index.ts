@@ -76,7 +76,7 @@ async function webPlugin(app: FastifyInstance, { ctx, config, restAuth }: WebOpt
 
   const devMode = config.mode === "development";
   registerLoginRoutes(app, ctx, { devMode });
-  if (devMode) registerDevLoginRoutes(app, ctx, { outboxDir: config.email.outboxDir });
+  if (devMode) registerDevLoginRoutes(app, ctx, { outboxDir: config.email.outboxDir ?? "./var/outbox" });
   registerDesktopLoginRoute(app, ctx);
   registerLogoutRoutes(app, ctx);
   registerSettingsRoutes(app, ctx);

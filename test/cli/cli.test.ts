@@ -22,6 +22,7 @@ const env: Record<string, string> = {
   LATCHKEY_EXTERNAL_SCHEME: "http",
   LATCHKEY_LOG_LEVEL: "silent",
   LATCHKEY_HASH_CONCURRENCY: "1",
+  LATCHKEY_EMAIL_OUTBOX: join(dir, "outbox"),
 };
 
 interface Run {

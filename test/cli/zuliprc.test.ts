@@ -4,7 +4,6 @@
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -19,15 +18,7 @@ import { renderZuliprc, zuliprcFor } from "../../src/domain/zuliprc.js";
 import { loadOrCreateSecrets } from "../../src/secrets.js";
 import { syncKeyCache } from "../../src/store/cache-sync.js";
 import { openDatabase } from "../../src/store/database.js";
-import { testConfig } from "../helper.js";
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
-  const address = probe.address();
-  await new Promise((resolve) => probe.close(resolve));
-  return typeof address === "object" && address !== null ? address.port : 0;
-}
+import { freePort, testConfig } from "../helper.js";
 
 /** Runs the CLI in this process and returns what it printed. */
 async function runCli(args: string[]): Promise<{ code: number; out: string; err: string }> {

@@ -2,26 +2,12 @@
  * A test server listening on a real port of 127.0.0.1, whose organization URL (`realm_uri`) is
  * exactly `http://127.0.0.1:PORT`, as real clients see it.
  */
-import { createServer } from "node:net";
-import { makeTestServer, type TestServer, type TestServerOptions } from "../helper.js";
+import { freePort, makeTestServer, type TestServer, type TestServerOptions } from "../helper.js";
 
 export interface RealServer extends TestServer {
   port: number;
   /** `http://127.0.0.1:PORT`, the organization's URL. */
   url: string;
-}
-
-/** A port of 127.0.0.1 that nothing listens on right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const address = probe.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 export async function startRealServer(options: TestServerOptions = {}): Promise<RealServer> {

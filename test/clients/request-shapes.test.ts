@@ -1,22 +1,62 @@
 /**
  * The requests of the clients that cannot run here (zulip-terminal with python-requests,
- * python-zulip-api, zulip-flutter, curl) re-created byte for byte over real HTTP, as
- * docs/clients.md describes them, and the fields each client
- * reads checked for presence and type.
+ * python-zulip-api, zulip-flutter) re-created byte for byte from their source and sent over real
+ * HTTP, as docs/clients.md describes them; curl as itself, the real binary. The fields each
+ * client reads are checked for presence and type.
  */
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
 import { after, before, describe, test } from "node:test";
+import { promisify } from "node:util";
 import { createAccount, setAccountActive, setRealmDeactivated } from "../../src/domain/accounts.js";
 import { PASSWORD } from "../helper.js";
 import { assertFlutterFields } from "./client-shapes.js";
 import { type RealServer, startRealServer } from "./real-server.js";
+
+const runFile = promisify(execFile);
 
 interface Answer {
   status: number;
   headers: IncomingHttpHeaders;
   text: string;
   body: Record<string, unknown>;
+}
+
+/**
+ * Runs the real curl binary (`-sS -i`) and reads its answer: the last status line and headers
+ * (after any 100 Continue) and the JSON body.
+ */
+async function runCurl(args: string[]): Promise<Answer> {
+  let stdout: string;
+  try {
+    ({ stdout } = await runFile("curl", ["-sS", "-i", "--max-time", "30", ...args], { maxBuffer: 1024 * 1024 }));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT")
+      throw new Error("these tests run the curl binary: install curl (Debian package curl)");
+    throw err;
+  }
+  let rest = stdout;
+  let head = "";
+  do {
+    const end = rest.indexOf("\r\n\r\n");
+    head = rest.slice(0, end);
+    rest = rest.slice(end + 4);
+  } while (/^HTTP\/[\d.]+ 100\b/.test(head));
+  const [statusLine = "", ...lines] = head.split("\r\n");
+  const headers: IncomingHttpHeaders = {};
+  for (const line of lines) {
+    const colon = line.indexOf(":");
+    headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+  }
+  const status = Number(statusLine.split(" ")[1]);
+  let body: Record<string, unknown> = {};
+  try {
+    body = JSON.parse(rest) as Record<string, unknown>;
+  } catch {
+    // Not JSON: the assertions on status and text say what it was.
+  }
+  return { status, headers, text: rest, body };
 }
 
 /** Sends exactly these headers (Host and Content-Length aside) and reads the whole answer. */
@@ -225,46 +265,43 @@ describe("request-shapes", () => {
     assert.equal(res.body.api_key, server.keys.get(server.iago.id));
   });
 
-  test("curl: --data-urlencode, -F, -u, and what every answer looks like (part B, 12-20)", async () => {
-    const curl = { "user-agent": "curl/7.88.1", accept: "*/*" };
-    // 12
-    const settings = await send(`${server.url}/api/v1/server_settings`, "GET", curl);
+  test("curl: the real curl binary with --data-urlencode, -F and -u, and what every answer looks like", async () => {
+    const settings = await runCurl([`${server.url}/api/v1/server_settings`]);
     assert.equal(settings.status, 200);
     assert.match(String(settings.headers["content-type"]), /^application\/json/);
     assertFlutterFields(settings.body);
-    // 13
-    const withWrongKey = await send(`${server.url}/api/v1/server_settings`, "GET", {
-      ...curl,
-      authorization: `Basic ${b64("iago@zulip.com:wrongwrongwrongwrongwrongwrong12")}`,
-    });
+    // A wrong Basic header changes nothing on an unauthenticated endpoint.
+    const withWrongKey = await runCurl([
+      "-u",
+      "iago@zulip.com:wrongwrongwrongwrongwrongwrong12",
+      `${server.url}/api/v1/server_settings`,
+    ]);
     assert.equal(withWrongKey.status, 200);
-    // 14
-    const urlencodedLogin = await send(
-      `${server.url}/api/v1/fetch_api_key`,
+    // The Zulip documentation's own example.
+    const urlencodedLogin = await runCurl([
+      "-X",
       "POST",
-      { ...curl, "content-type": "application/x-www-form-urlencoded" },
-      `username=${encodeURIComponent("iago@zulip.com")}&password=${encodeURIComponent(PASSWORD)}`,
-    );
-    assert.equal(urlencodedLogin.status, 200);
+      `${server.url}/api/v1/fetch_api_key`,
+      "--data-urlencode",
+      "username=iago@zulip.com",
+      "--data-urlencode",
+      `password=${PASSWORD}`,
+    ]);
+    assert.equal(urlencodedLogin.status, 200, urlencodedLogin.text);
     assert.match(urlencodedLogin.body.api_key as string, /^[A-Za-z0-9]{32}$/);
     assert.equal(urlencodedLogin.body.email, "iago@zulip.com");
     assert.ok(Number.isInteger(urlencodedLogin.body.user_id));
-    // 16: curl's multipart has a space before boundary and its own dashes.
-    const boundary = "------------------------d74496d66958873e";
-    const multipartLogin = await send(
+    // multipart/form-data, as curl -F writes it.
+    const multipartLogin = await runCurl([
       `${server.url}/api/v1/fetch_api_key`,
-      "POST",
-      { ...curl, "content-type": `multipart/form-data; boundary=${boundary}` },
-      `--${boundary}\r\nContent-Disposition: form-data; name="username"\r\n\r\niago@zulip.com\r\n--${boundary}\r\nContent-Disposition: form-data; name="password"\r\n\r\n${PASSWORD}\r\n--${boundary}--\r\n`,
-    );
+      "-F",
+      "username=iago@zulip.com",
+      "-F",
+      `password=${PASSWORD}`,
+    ]);
     assert.equal(multipartLogin.status, 200, multipartLogin.text);
-    // 17
-    const missing = await send(
-      `${server.url}/api/v1/fetch_api_key`,
-      "POST",
-      { ...curl, "content-type": "application/x-www-form-urlencoded" },
-      "username=iago%40zulip.com",
-    );
+    assert.equal(multipartLogin.body.api_key, urlencodedLogin.body.api_key);
+    const missing = await runCurl([`${server.url}/api/v1/fetch_api_key`, "--data-urlencode", "username=iago@zulip.com"]);
     assertJsonError(missing, 400);
     assert.deepEqual(missing.body, {
       result: "error",
@@ -272,24 +309,18 @@ describe("request-shapes", () => {
       code: "REQUEST_VARIABLE_MISSING",
       var_name: "password",
     });
-    // 18-20
     const key = urlencodedLogin.body.api_key as string;
-    const me = await send(`${server.url}/api/v1/users/me`, "GET", {
-      ...curl,
-      authorization: `Basic ${b64(`iago@zulip.com:${key}`)}`,
-    });
+    const me = await runCurl(["-u", `iago@zulip.com:${key}`, `${server.url}/api/v1/users/me`]);
     assert.equal(me.status, 200);
-    const anonymous = await send(`${server.url}/api/v1/users/me`, "GET", curl);
+    assert.equal(me.body.email, "iago@zulip.com");
+    const anonymous = await runCurl([`${server.url}/api/v1/users/me`]);
     assertJsonError(anonymous, 401);
     assert.equal(anonymous.body.code, "UNAUTHORIZED");
     assert.equal(anonymous.headers["www-authenticate"], 'Basic realm="zulip"');
-    const malformed = await send(`${server.url}/api/v1/users/me`, "GET", {
-      ...curl,
-      authorization: `Basic ${b64("iago@zulip.com:x")}`,
-    });
+    const malformed = await runCurl(["-u", "iago@zulip.com:x", `${server.url}/api/v1/users/me`]);
     assertJsonError(malformed, 401);
     assert.equal(malformed.body.msg, "Malformed API key");
-    const unknownPath = await send(`${server.url}/api/v1/no/such/endpoint`, "GET", curl);
+    const unknownPath = await runCurl([`${server.url}/api/v1/no/such/endpoint`]);
     assertJsonError(unknownPath, 404);
   });
 

@@ -1,6 +1,6 @@
 /**
- * The real client: zulip-js 2.1.0 from npm against a server on a real port (docs/clients.md §1). zulip-js resolves even when login fails, so the tests look at
- * `config.apiKey` itself.
+ * The real client: zulip-js 2.1.0 from npm against a server on a real port (docs/clients.md §1).
+ * zulip-js resolves even when login fails, so the tests look at `config.apiKey` itself.
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";

@@ -106,7 +106,7 @@ test("unknown, passwordless, unusable, bot and other-organization accounts answe
 
   const cases: [string, string][] = [
     ["no such account", "nobody@zulip.com"],
-    ["no such account, in odd case", "NoBody@Zulip.COM"],
+    ["another account that does not exist, in odd case", "NoOne@Zulip.COM"],
     ["an account without a password", accounts.noPassword?.deliveryEmail as string],
     ["an imported account with Django's unusable password", accounts.unusable?.deliveryEmail as string],
     ["an account with a malformed hash", accounts.malformed?.deliveryEmail as string],
@@ -118,8 +118,10 @@ test("unknown, passwordless, unusable, bot and other-organization accounts answe
     assert.deepEqual(outcome, wrongPassword, label);
   }
   // The other organization's account, with its own correct password: still nothing revealed.
-  // (Spelled differently so that it is a first attempt for the username throttle too.)
-  assert.deepEqual(await attempt(server, "Stranger@zulip.com", PASSWORD), wrongPassword);
+  // It is the second attempt at that name, so one fewer attempt remains; all else is the same.
+  const strangerRight = await attempt(server, "Stranger@zulip.com", PASSWORD);
+  assert.deepEqual({ ...strangerRight, headers: { ...strangerRight.headers, "x-ratelimit-remaining": "4" } }, wrongPassword);
+  assert.equal(strangerRight.headers["x-ratelimit-remaining"], "3");
 });
 
 test("the empty password costs one verification for a real account and a missing one alike", async (t) => {
@@ -187,6 +189,8 @@ test("any password backend that turns an attempt down without hashing still cost
     name: "directory",
     configured: true,
     requiresEmailUsernames: false,
+    accountName: (name: string) => name,
+    managesEmail: async () => false,
     async authenticate(_ctx: Context, _attempt: PasswordAttempt, flags: Set<AuthFlag>) {
       flags.add("no_matching_ldap_user");
       return null;
@@ -258,9 +262,10 @@ test("the web login form: unknown, passwordless, unusable, bot and other-organiz
   ];
   for (const [label, username] of cases)
     assert.deepEqual(await webAttempt(server, username, "not-the-password"), wrongPassword, label);
+  // Another organization's own password; the second attempt at that name, so one fewer remains.
   assert.deepEqual(
     await webAttempt(server, "Stranger@zulip.com", PASSWORD),
-    wrongPassword,
+    { ...wrongPassword, remaining: "3" },
     "another organization's own password",
   );
   // A password over the byte cap is refused before any hashing, for every account alike.

@@ -291,7 +291,7 @@ test("usernames match the delivery email case-insensitively and with surrounding
   assertError(await login(server, { username: "iago@zulip.com", password: PASSWORD.toUpperCase() }), 401, FAILED);
 });
 
-test("§4.5: 5 attempts per 30 minutes per username as typed; the 429 shape and headers; success clears", async (t) => {
+test("§4.5: 5 attempts per 30 minutes per account; the 429 shape and headers; success clears", async (t) => {
   const server = await makeTestServer();
   t.after(() => server.close());
   const start = server.clock.now() / 1000;
@@ -312,8 +312,9 @@ test("§4.5: 5 attempts per 30 minutes per username as typed; the 429 shape and 
   assert.equal(limited.headers["x-ratelimit-remaining"], "0");
   assert.equal(limited.headers["x-ratelimit-reset"], String(Math.floor(start + 60 + 1800)));
 
-  // Case variants are separate keys (Zulip does not normalize the throttle key).
-  assertSuccess(server, await login(server, { username: "IAGO@zulip.com", password: PASSWORD }));
+  // Another spelling of the same account shares its budget (Zulip keys on the string as typed;
+  // Latchkey on the account).
+  assert.equal((await login(server, { username: "IAGO@zulip.com", password: PASSWORD })).statusCode, 429);
   // Another user is unaffected.
   assertSuccess(server, await login(server, { username: "hamlet@zulip.com", password: PASSWORD }), server.hamlet);
 
@@ -334,6 +335,43 @@ test("§4.5: 5 attempts per 30 minutes per username as typed; the 429 shape and 
   const afterClear = await login(server, { username: "iago@zulip.com", password: "wrong" });
   assertError(afterClear, 401, FAILED);
   assert.equal(afterClear.headers["x-ratelimit-remaining"], "4");
+});
+
+test("eight spellings of one account share one budget: 429 RATE_LIMIT_HIT after the configured five", async (t) => {
+  const server = await makeTestServer();
+  t.after(() => server.close());
+  // Spellings the account lookup folds together.
+  const spellings = [
+    "hamlet@zulip.com",
+    "HAMLET@ZULIP.COM",
+    "Hamlet@Zulip.com",
+    "hAmLeT@zUlIp.CoM",
+    "HAMLET@zulip.com",
+    "hamlet@ZULIP.com",
+    "HaMlEt@ZuLiP.cOm",
+    "HAMLET@Zulip.COM",
+  ];
+  const outcomes: number[] = [];
+  for (const username of spellings) outcomes.push((await login(server, { username, password: "wrong" })).statusCode);
+  assert.deepEqual(outcomes, [401, 401, 401, 401, 401, 429, 429, 429]);
+  const limited = await login(server, { username: "hamlet@zulip.com", password: PASSWORD });
+  assertError(limited, 429, { msg: "API usage exceeded rate limit", code: "RATE_LIMIT_HIT", "retry-after": 1800 });
+  // Other accounts keep their own budgets.
+  assertSuccess(server, await login(server, { username: "IAGO@zulip.com", password: PASSWORD }));
+});
+
+test("setting a password clears the account's one budget, whichever spelling used it up", async (t) => {
+  const server = await makeTestServer();
+  t.after(() => server.close());
+  for (let i = 0; i < 5; i++)
+    await login(server, { username: i % 2 === 0 ? "HAMLET@zulip.com" : "hamlet@ZULIP.com", password: "wrong" });
+  assert.equal((await login(server, { username: "hamlet@zulip.com", password: PASSWORD })).statusCode, 429);
+  await setPassword(server.ctx, server.hamlet, "a new Passw0rd, long enough");
+  assertSuccess(
+    server,
+    await login(server, { username: "Hamlet@Zulip.com", password: "a new Passw0rd, long enough" }),
+    server.hamlet,
+  );
 });
 
 test("success responses carry X-RateLimit-* headers from the username throttle", async (t) => {

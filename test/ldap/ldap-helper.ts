@@ -9,6 +9,7 @@ import { createContext } from "../../src/context.js";
 import { createAccount, createRealm, setRealmAuthMethods } from "../../src/domain/accounts.js";
 import type { Context } from "../../src/domain/context.js";
 import { setRealmLdapAutoCreate } from "../../src/domain/ldap-login.js";
+import { MemoryMailer } from "../../src/domain/mailer.js";
 import { type Realm, ROLE, type User } from "../../src/domain/model.js";
 import { createLogger } from "../../src/logging.js";
 import { generateSecrets } from "../../src/secrets.js";
@@ -54,6 +55,8 @@ export interface LdapTestServer {
   /** hamlet@zulip.com, with a password of this server (`PASSWORD`). */
   hamlet: User;
   log: string[];
+  /** Every email the server sent. */
+  mailer: MemoryMailer;
   /** POST fetch_api_key; the clock moves on first so the username throttle never interferes. */
   login(username: string, password: string): Promise<LoginOutcome>;
   app: FastifyInstance;
@@ -87,7 +90,8 @@ export async function makeLdapServer(env: Record<string, string>): Promise<LdapT
     },
   });
   const logger = createLogger("info", stream);
-  const ctx = createContext({ config, database, secrets: generateSecrets(), hasher, clock, log: logger });
+  const mailer = new MemoryMailer();
+  const ctx = createContext({ config, database, secrets: generateSecrets(), hasher, clock, log: logger, mailer });
   const app = await buildApp({ config, ctx, logger });
   const realm = await createRealm(ctx, { subdomain: "", name: "Example" });
   await setRealmAuthMethods(ctx, realm.id, { email: false, ldap: true });
@@ -105,6 +109,7 @@ export async function makeLdapServer(env: Record<string, string>): Promise<LdapT
     clock,
     hamlet,
     log,
+    mailer,
     app,
     async login(username, password) {
       clock.advance(3600);

@@ -311,6 +311,39 @@ describe("ldap-login", () => {
     assert.equal((await attempt("ALIce", "wrong")).statusCode, 401);
   });
 
+  test("with APPEND_DOMAIN, alice and alice@<domain> are one person with one login budget", async (t) => {
+    if (slapd === null) return;
+    const env = emailAttrEnv(slapd, { LATCHKEY_LDAP_APPEND_DOMAIN: "example.com" });
+    delete env.LATCHKEY_LDAP_EMAIL_ATTR;
+    const server = await makeLdapServer(env);
+    t.after(() => server.close());
+    await server.setMethods({ autoCreate: true });
+    const attempt = (username: string, password: string) =>
+      server.app.inject({
+        method: "POST",
+        url: "/api/v1/fetch_api_key",
+        payload: new URLSearchParams({ username, password }).toString(),
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+      });
+    const outcomes: number[] = [];
+    for (const username of [
+      "alice",
+      "alice@example.com",
+      "ALICE",
+      "Alice@Example.com",
+      "alice@EXAMPLE.COM",
+      "alice",
+      "ALICE@example.com",
+      "aLiCe",
+    ]) {
+      outcomes.push((await attempt(username, "wrong")).statusCode);
+    }
+    assert.deepEqual(outcomes, [401, 401, 401, 401, 401, 429, 429, 429]);
+    assert.equal((await attempt("alice@example.com", PASSWORDS.alice)).statusCode, 429);
+    // Bob keeps his own budget.
+    assert.equal((await attempt("bob", PASSWORDS.bob)).statusCode, 200);
+  });
+
   test("Active Directory's userAccountControl: the disabled bit keeps a person out and deactivates the account", async (t) => {
     if (slapd === null) return;
     const server = await makeLdapServer(emailAttrEnv(slapd, { LATCHKEY_LDAP_DEACTIVATED_ATTR: "userAccountControl" }));

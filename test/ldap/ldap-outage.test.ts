@@ -1,7 +1,8 @@
 /**
  * A directory that is down or does not answer: LDAP logins get a clear 503 in the JSON
- * envelope once the timeout has passed, the error is logged, passwords kept by this server
- * still work, and logins come back when the directory does. Never a hang or a 500.
+ * envelope once the timeout has passed, the error is logged, passwords kept by this server for
+ * addresses the directory cannot manage still work, and logins come back when the directory
+ * does. Never a hang or a 500.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -24,7 +25,7 @@ describe("ldap-outage", () => {
     return (await unreachableRedisUrl()).replace("redis://", "ldap://");
   }
 
-  test("a directory stopped mid-suite: 503 with a clear message and a log line; local passwords still work; back when it is", async (t) => {
+  test("a directory stopped mid-suite: 503 with a clear message and a log line; back when it is", async (t) => {
     if (slapd === null) return;
     const directory = slapd;
     const server = await makeLdapServer(emailAttrEnv(directory, { LATCHKEY_LDAP_TIMEOUT_MS: "1000" }));
@@ -49,12 +50,31 @@ describe("ldap-outage", () => {
     assert.match(lines[0] as string, /"level":50/);
     assert.match(lines[0] as string, /ECONNREFUSED|no directory server reachable/);
     assert.ok(!server.log.some((line) => line.includes(PASSWORDS.alice)));
-    // A password kept by this server does not need the directory.
-    assert.equal((await server.login("hamlet@zulip.com", PASSWORD)).status, 200);
+    // With a reverse email search, whether the directory manages an address takes the directory
+    // to tell, so a password kept here waits for it too (an address it manages must never log in
+    // with a local password).
+    assert.equal((await server.login("hamlet@zulip.com", PASSWORD)).status, 503);
 
     await directory.start();
     assert.equal((await server.login("alice", PASSWORDS.alice)).status, 200);
     assert.deepEqual((await server.login("alice", "wrong")).body, AUTH_FAILED);
+  });
+
+  test("with an append domain, a password kept here for an address outside it works while the directory is down", async (t) => {
+    if (slapd === null) return;
+    const directory = slapd;
+    const env = emailAttrEnv(directory, { LATCHKEY_LDAP_TIMEOUT_MS: "1000", LATCHKEY_LDAP_APPEND_DOMAIN: "example.com" });
+    delete env.LATCHKEY_LDAP_EMAIL_ATTR;
+    const server = await makeLdapServer(env);
+    t.after(async () => {
+      await directory.start().catch(() => {});
+      await server.close();
+    });
+    await server.setMethods({ email: true, ldap: true, autoCreate: true });
+    await directory.stop();
+    assert.equal((await server.login("alice@example.com", PASSWORDS.alice)).status, 503);
+    assert.equal((await server.login("hamlet@zulip.com", PASSWORD)).status, 200);
+    await directory.start();
   });
 
   test("a directory that accepts connections but never answers: 503 once the timeout passes, not a hang", async (t) => {

@@ -6,10 +6,12 @@
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { connect, createServer } from "node:net";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { freePort } from "../helper.js";
+import { makeCertificates } from "../tls-helper.js";
 
 const SLAPD = process.env.LATCHKEY_TEST_SLAPD ?? "/usr/sbin/slapd";
 const SLAPADD = process.env.LATCHKEY_TEST_SLAPADD ?? "/usr/sbin/slapadd";
@@ -42,40 +44,6 @@ export interface Slapd {
   close(): Promise<void>;
 }
 
-/** A CA and a certificate for 127.0.0.1 signed by it, made with the openssl command. */
-function makeCertificates(dir: string): { ca: string; cert: string; key: string } {
-  const ca = join(dir, "ca.pem");
-  const cert = join(dir, "server.pem");
-  const key = join(dir, "server.key");
-  const ext = join(dir, "server.ext");
-  writeFileSync(ext, "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
-  const run = (args: string[]) => {
-    const r = spawnSync("openssl", args, { cwd: dir, encoding: "utf8" });
-    if (r.status !== 0) throw new Error(`openssl ${args[0]} failed: ${r.stderr}`);
-  };
-  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-  run(["req", "-x509", ...ec, "-keyout", "ca.key", "-out", ca, "-days", "2", "-subj", "/CN=Latchkey test CA"]);
-  run(["req", ...ec, "-keyout", key, "-out", "server.csr", "-subj", "/CN=127.0.0.1"]);
-  run([
-    "x509",
-    "-req",
-    "-in",
-    "server.csr",
-    "-CA",
-    ca,
-    "-CAkey",
-    "ca.key",
-    "-CAcreateserial",
-    "-out",
-    cert,
-    "-days",
-    "2",
-    "-extfile",
-    ext,
-  ]);
-  return { ca, cert, key };
-}
-
 function slapdConf(dir: string, tls: { ca: string; cert: string; key: string } | null): string {
   const tlsLines =
     tls === null ? "" : `TLSCACertificateFile ${tls.ca}\nTLSCertificateFile ${tls.cert}\nTLSCertificateKeyFile ${tls.key}\n`;
@@ -104,15 +72,6 @@ access to *
   by self read
   by * none
 `;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  const port = typeof address === "object" && address !== null ? address.port : 0;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 function canConnect(port: number): Promise<boolean> {

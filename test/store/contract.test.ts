@@ -365,6 +365,65 @@ function contract(name: string, open: () => Promise<DatabaseHandle>): void {
       assert.equal(await stores.keyUses.find("digest-lost"), null);
     });
 
+    test("web sessions and one-time tokens end per account, all but one, or per organization", async (t) => {
+      await fresh();
+      t.after(close);
+      const realm = await stores.realms.create({ subdomain: "", name: "Root" }, NOW);
+      const other = await stores.realms.create({ subdomain: "other", name: "Other" }, NOW);
+      const iago = await stores.users.create(newUser(realm.id, "iago@zulip.com"), NOW);
+      const hamlet = await stores.users.create(newUser(realm.id, "hamlet@zulip.com"), NOW);
+      const stranger = await stores.users.create(newUser(other.id, "stranger@zulip.com"), NOW);
+      const session = (idHash: string, userId: number) =>
+        stores.sessions.create({ idHash, userId, createdAt: NOW, expiresAt: NOW + 1000 });
+      const token = (tokenHash: string, userId: number, kind: "password_reset" | "desktop_login") =>
+        stores.oneTimeTokens.create({ tokenHash, userId, kind, createdAt: NOW, expiresAt: NOW + 1000 });
+      for (const [hash, user] of [
+        ["i1", iago],
+        ["i2", iago],
+        ["i3", iago],
+        ["h1", hamlet],
+        ["s1", stranger],
+      ] as const)
+        await session(hash, user.id);
+      for (const [hash, user, kind] of [
+        ["ir", iago, "password_reset"],
+        ["id", iago, "desktop_login"],
+        ["hr", hamlet, "password_reset"],
+        ["sr", stranger, "password_reset"],
+      ] as const) {
+        await token(hash, user.id, kind);
+      }
+      const sessionsLeft = async () => {
+        const left: string[] = [];
+        for (const hash of ["i1", "i2", "i3", "h1", "s1"]) if ((await stores.sessions.find(hash)) !== null) left.push(hash);
+        return left;
+      };
+      const tokensLeft = async () => {
+        const left: string[] = [];
+        for (const [hash, kind] of [
+          ["ir", "password_reset"],
+          ["id", "desktop_login"],
+          ["hr", "password_reset"],
+          ["sr", "password_reset"],
+        ] as const) {
+          if ((await stores.oneTimeTokens.peek(hash, kind, NOW)) !== null) left.push(hash);
+        }
+        return left;
+      };
+      await stores.sessions.deleteForUser(iago.id, "i2");
+      assert.deepEqual(await sessionsLeft(), ["i2", "h1", "s1"]);
+      await stores.sessions.deleteForUser(iago.id);
+      assert.deepEqual(await sessionsLeft(), ["h1", "s1"]);
+      await stores.oneTimeTokens.deleteForUser(iago.id, "desktop_login");
+      assert.deepEqual(await tokensLeft(), ["ir", "hr", "sr"]);
+      await stores.oneTimeTokens.deleteForUser(iago.id);
+      assert.deepEqual(await tokensLeft(), ["hr", "sr"]);
+      await stores.sessions.deleteForRealm(realm.id);
+      await stores.oneTimeTokens.deleteForRealm(realm.id);
+      assert.deepEqual(await sessionsLeft(), ["s1"]);
+      assert.deepEqual(await tokensLeft(), ["sr"]);
+    });
+
     test("transactions commit on success and roll everything back on an error, a duplicate included", async (t) => {
       await fresh();
       t.after(close);

@@ -3,10 +3,9 @@
  * Latchkey server on a real loopback port. Screenshots go to test-artifacts/.
  */
 import { mkdirSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
-import { makeTestServer, type TestServer, type TestServerOptions } from "../helper.js";
+import { freePort, makeTestServer, type TestServer, type TestServerOptions } from "../helper.js";
 
 export const CHROMIUM = "/usr/bin/chromium";
 export const CHROMIUM_ARGS = [
@@ -22,18 +21,6 @@ export const ARTIFACTS = "test-artifacts";
 
 export async function launchChromium(): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const address = probe.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 export interface WebServer extends TestServer {

@@ -3,9 +3,12 @@ import assert from "node:assert/strict";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Writable } from "node:stream";
 import { test } from "node:test";
 import { formatLoginTime, newLoginEmail } from "../../src/domain/login-notification.js";
+import { createLogger } from "../../src/logging.js";
 import { makeTestServer, PASSWORD, type TestServer } from "../helper.js";
+import { makeCertificates } from "../tls-helper.js";
 import { header, startSmtp, textBody } from "./smtp-helper.js";
 import { InjectBrowser } from "./web-helper.js";
 
@@ -95,21 +98,54 @@ test("new-login email: SEND_LOGIN_EMAILS off, and the time in the user's zone an
   assert.match(unknown?.text ?? "", /IP address: Unknown IP address/);
 });
 
-test("with SMTP configured, emails go to the SMTP server", async (t) => {
-  const smtp = await startSmtp();
+test("with SMTP configured, emails go to the SMTP server over STARTTLS", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "latchkey-smtp-tls-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const certificates = makeCertificates(dir);
+  const smtp = await startSmtp(certificates);
   t.after(() => smtp.close());
   const server = await makeTestServer({
-    env: { LATCHKEY_SMTP_URL: smtp.url, LATCHKEY_EMAIL_FROM: "Latchkey <noreply@zulip.com>" },
+    env: {
+      LATCHKEY_SMTP_URL: smtp.url,
+      LATCHKEY_SMTP_CA_FILE: certificates.ca,
+      LATCHKEY_EMAIL_FROM: "Latchkey <noreply@zulip.com>",
+    },
   });
   t.after(() => server.close());
   server.clock.advance(61);
   await fetchApiKey(server);
   const [message] = await smtp.waitFor(1);
+  assert.equal(message?.secure, true, "the message travelled over TLS");
   assert.deepEqual(message?.to, ["iago@zulip.com"]);
   assert.equal(message?.from, "noreply@zulip.com");
   assert.equal(header(message?.raw ?? "", "Subject"), "New login from Chrome on Linux");
   assert.match(textBody(message?.raw ?? ""), /there was a login to your account \(iago@zulip\.com\)/);
   assert.equal(server.mailer.sent.length, 0);
+});
+
+test("a mail server without STARTTLS gets nothing unless LATCHKEY_SMTP_REQUIRE_TLS is turned off; the login succeeds either way", async (t) => {
+  const plain = await startSmtp();
+  t.after(() => plain.close());
+  const lines: string[] = [];
+  const logger = createLogger(
+    "warn",
+    new Writable({ write: (chunk: Buffer, _encoding, done) => done(void lines.push(chunk.toString("utf8"))) }),
+  );
+  const strict = await makeTestServer({ env: { LATCHKEY_SMTP_URL: plain.url }, logger });
+  t.after(() => strict.close());
+  strict.clock.advance(61);
+  assert.equal((await fetchApiKey(strict)).statusCode, 200);
+  for (let i = 0; i < 200 && lines.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.match(lines.join(""), /could not send the new-login email/);
+  assert.equal(plain.received.length, 0, "nothing was sent in the clear");
+
+  const relaxed = await makeTestServer({ env: { LATCHKEY_SMTP_URL: plain.url, LATCHKEY_SMTP_REQUIRE_TLS: "false" } });
+  t.after(() => relaxed.close());
+  relaxed.clock.advance(61);
+  await fetchApiKey(relaxed);
+  const [message] = await plain.waitFor(1);
+  assert.equal(message?.secure, false);
+  assert.deepEqual(message?.to, ["iago@zulip.com"]);
 });
 
 test("a failing SMTP server does not fail the login", async (t) => {

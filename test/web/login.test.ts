@@ -216,6 +216,8 @@ test("where the organization maps LDAP usernames, the field asks for an LDAP use
     name: "ldap",
     configured: true,
     requiresEmailUsernames: false,
+    accountName: (name: string) => name,
+    managesEmail: async () => false,
     authenticate: async () => null,
   };
   await server.ctx.stores.realms.update(server.realm.id, { authMethods: { ldap: true } });

@@ -1,4 +1,5 @@
 /** An in-process SMTP server on a loopback port that keeps every message it receives. */
+import { readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { SMTPServer } from "smtp-server";
 
@@ -6,6 +7,8 @@ export interface ReceivedMail {
   from: string;
   to: string[];
   raw: string;
+  /** Whether the message arrived over TLS (after STARTTLS). */
+  secure: boolean;
 }
 
 export interface TestSmtp {
@@ -16,12 +19,18 @@ export interface TestSmtp {
   close(): Promise<void>;
 }
 
-export async function startSmtp(): Promise<TestSmtp> {
+/**
+ * Starts the server. With `starttls` (a key and certificate in PEM files) it offers STARTTLS;
+ * without, it offers none, like a mail server that only speaks plain text.
+ */
+export async function startSmtp(starttls?: { key: string; cert: string }): Promise<TestSmtp> {
   const received: ReceivedMail[] = [];
   const waiters: { count: number; resolve: (m: ReceivedMail[]) => void }[] = [];
   const server = new SMTPServer({
     authOptional: true,
-    disabledCommands: ["STARTTLS"],
+    ...(starttls === undefined
+      ? { disabledCommands: ["STARTTLS"] }
+      : { key: readFileSync(starttls.key), cert: readFileSync(starttls.cert) }),
     logger: false,
     onData(stream, session, callback) {
       const chunks: Buffer[] = [];
@@ -31,6 +40,7 @@ export async function startSmtp(): Promise<TestSmtp> {
           from: session.envelope.mailFrom === false ? "" : session.envelope.mailFrom.address,
           to: session.envelope.rcptTo.map((r) => r.address),
           raw: Buffer.concat(chunks).toString("utf8"),
+          secure: session.secure,
         });
         for (const w of waiters.filter((w) => received.length >= w.count)) {
           waiters.splice(waiters.indexOf(w), 1);

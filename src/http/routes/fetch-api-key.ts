@@ -8,8 +8,9 @@ import type { Context } from "../../domain/context.js";
 import { isValidEmail } from "../../domain/email.js";
 import { ldapEnabled, loginWithPassword, passwordAuthEnabled } from "../../domain/login.js";
 import { observeLogin } from "../../domain/telemetry.js";
-import { invalidEmail, RateLimitError, ServiceUnavailableError, ZulipError } from "../../errors.js";
+import { ClientGoneError, invalidEmail, RateLimitError, ServiceUnavailableError, ZulipError } from "../../errors.js";
 import type { Authenticate } from "../authenticate.js";
+import { clientGoneSignal } from "../client-gone.js";
 import { registerEndpoint } from "../endpoint.js";
 import { readParam, requireParam } from "../params.js";
 import { loginBodyLimit } from "../plugins/body-parsers.js";
@@ -24,7 +25,7 @@ export function registerFetchApiKey(app: FastifyInstance, ctx: Context): void {
       bodyLimit: loginBodyLimit(app),
       config: { limitByAddress: true },
       schema: { response: { 200: apiKeyResponse } },
-      handler: async (request) => {
+      handler: async (request, reply) => {
         const username = requireParam(request, "username");
         const password = requireParam(request, "password");
         const client = readParam(request, "client");
@@ -32,10 +33,11 @@ export function registerFetchApiKey(app: FastifyInstance, ctx: Context): void {
         // An LDAP username need not be an email, so the syntax check applies only without LDAP.
         if (!ldapEnabled(ctx, realm) && !isValidEmail(username)) throw invalidEmail();
         // The request's own logger, so that lines the login writes carry the request id.
+        const signal = clientGoneSignal(reply);
         const { user } = await observeLogin(
           ctx.telemetry,
           "api",
-          loginWithPassword({ ...ctx, log: request.log }, { realm, username, password }, (rate) =>
+          loginWithPassword({ ...ctx, log: request.log }, { realm, username, password, signal }, (rate) =>
             recordRateDecision(request, rate),
           ),
         );
@@ -63,7 +65,7 @@ export function registerJsonFetchApiKey(app: FastifyInstance, ctx: Context, auth
       authenticate,
       bodyLimit: loginBodyLimit(app),
       schema: { response: { 200: jsonApiKeyResponse } },
-      handler: async (request) => {
+      handler: async (request, reply) => {
         const principal = request.principal;
         if (principal === null) throw new ZulipError("Not logged in");
         const { user, realm } = principal;
@@ -74,14 +76,17 @@ export function registerJsonFetchApiKey(app: FastifyInstance, ctx: Context, auth
             const result = await observeLogin(
               ctx.telemetry,
               "json",
-              loginWithPassword({ ...ctx, log: request.log }, { realm, username: user.deliveryEmail, password }, (rate) =>
-                recordRateDecision(request, rate),
+              loginWithPassword(
+                { ...ctx, log: request.log },
+                { realm, username: user.deliveryEmail, password, signal: clientGoneSignal(reply) },
+                (rate) => recordRateDecision(request, rate),
               ),
             );
             ok = result.user.id === user.id;
           } catch (err) {
-            // Throttled or unavailable: say so; any other refusal is a wrong password.
-            if (err instanceof RateLimitError || err instanceof ServiceUnavailableError) throw err;
+            // Throttled, unavailable or gone: say so; any other refusal is a wrong password.
+            if (err instanceof RateLimitError || err instanceof ServiceUnavailableError || err instanceof ClientGoneError)
+              throw err;
             if (!(err instanceof ZulipError)) throw err;
           }
           if (!ok) throw new ZulipError("Password is incorrect.");

@@ -5,7 +5,8 @@ import { isValidEmail } from "../../domain/email.js";
 import { ldapEnabled, loginWithPassword, passwordAuthEnabled } from "../../domain/login.js";
 import type { User } from "../../domain/model.js";
 import { observeLogin } from "../../domain/telemetry.js";
-import { RateLimitError, ZulipError } from "../../errors.js";
+import { ClientGoneError, RateLimitError, ZulipError } from "../../errors.js";
+import { clientGoneSignal } from "../../http/client-gone.js";
 import { loginBodyLimit } from "../../http/plugins/body-parsers.js";
 import { recordRateDecision } from "../../http/plugins/rate-limits.js";
 import { finishLogin, loginTarget, renderLogin } from "../login-flow.js";
@@ -36,15 +37,16 @@ export function registerLoginRoutes(app: FastifyInstance, ctx: Context, { devMod
     if (!ldapEnabled(ctx, realm) && !isValidEmail(username)) return again(400, "Enter a valid email address.");
     let user: User;
     try {
+      const signal = clientGoneSignal(reply);
       ({ user } = await observeLogin(
         ctx.telemetry,
         "web",
-        loginWithPassword({ ...ctx, log: request.log }, { realm, username, password }, (rate) =>
+        loginWithPassword({ ...ctx, log: request.log }, { realm, username, password, signal }, (rate) =>
           recordRateDecision(request, rate),
         ),
       ));
     } catch (err) {
-      if (!(err instanceof ZulipError)) throw err;
+      if (!(err instanceof ZulipError) || err instanceof ClientGoneError) throw err;
       reply.headers(err.headers);
       const message =
         err instanceof RateLimitError ? `Too many login attempts for this account. ${tryAgainIn(err)}` : err.message;
