@@ -6,11 +6,18 @@
  * report through the domain's `Telemetry` port, the rest is read when scraped.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import type { HashPoolObserver, HashPoolStats } from "./auth/hash-pool.js";
 import type { KeyCache } from "./domain/key-cache.js";
 import type { LoginOutcome, LoginSource, Telemetry } from "./domain/telemetry.js";
 
 /** Latency buckets in seconds: key checks take well under a millisecond, logins a good fraction of a second. */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** What `watchHasher` reads from the password hasher (src/auth/password-hasher.ts). */
+export interface HashingStats {
+  stats(): HashPoolStats;
+  observe(observer: HashPoolObserver): void;
+}
 
 export interface MetricsOptions {
   /** Also export the process's own metrics (CPU, memory, event-loop lag, ...): for a server, not for tests. */
@@ -118,6 +125,49 @@ export class Metrics implements Telemetry {
         this.set(cache.trusted ? 1 : 0);
       },
     });
+  }
+
+  /**
+   * Exports password hashing: the queue's depth (waiting and running), the wait for a thread,
+   * Argon2's own time, and the jobs refused (queue full) or dropped (client gone).
+   */
+  watchHasher(hasher: HashingStats): void {
+    const wait = new Histogram({
+      name: "latchkey_hash_queue_wait_seconds",
+      help: "Time a password check waited for a hashing thread.",
+      buckets: [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [this.registry],
+    });
+    const argon2 = new Histogram({
+      name: "latchkey_argon2_seconds",
+      help: "Time a hashing thread spent on one Argon2 hash or verification.",
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2],
+      registers: [this.registry],
+    });
+    hasher.observe({ waited: (s) => wait.observe(s), ran: (s) => argon2.observe(s) });
+    new Gauge({
+      name: "latchkey_hash_queue_depth",
+      help: "Password checks waiting for a hashing thread (state=queued) or on one (state=running).",
+      labelNames: ["state"] as const,
+      registers: [this.registry],
+      collect() {
+        const { queued, running } = hasher.stats();
+        this.set({ state: "queued" }, queued);
+        this.set({ state: "running" }, running);
+      },
+    });
+    followingCounter(
+      this.registry,
+      "latchkey_hash_queue_refused_total",
+      "Logins refused at once because the hash queue was full.",
+      () => hasher.stats().refused,
+    );
+    followingCounter(
+      this.registry,
+      "latchkey_hash_queue_dropped_total",
+      "Queued password checks dropped unstarted because their client went away.",
+      () => hasher.stats().dropped,
+    );
   }
 
   /** The exposition text and its content type. */

@@ -39,8 +39,9 @@ export async function startServer(config: Config, out: (line: string) => void = 
   let sync: { close(): Promise<void> } | null = null;
   let redis: Redis | null = null;
   let metricsServer: Server | null = null;
-  const hasher = new Argon2Hasher(config.argon2, config.hashConcurrency, config.hashNice);
+  const hasher = new Argon2Hasher(config.argon2, config.hashConcurrency, config.hashNice, config.hashQueueMax);
   const metrics = new Metrics({ processMetrics: true });
+  metrics.watchHasher(hasher);
   try {
     if (config.redisUrl !== null) redis = await openRedis(config.redisUrl, logger);
     ctx = createContext({ config, database, secrets, redis, log: logger, hasher, telemetry: metrics });

@@ -40,6 +40,11 @@ describe("serve", () => {
     );
     try {
       assert.equal((await call(node.port, "/api/v1/server_settings")).status, 200);
+      const login = await call(node.port, "/api/v1/fetch_api_key", {
+        method: "POST",
+        body: new URLSearchParams({ username: "ann@example.com", password: PASSWORD }).toString(),
+      });
+      assert.equal(login.status, 200);
       const scraped = await call(metricsPort, "/metrics");
       assert.equal(scraped.status, 200);
       assert.match(
@@ -47,6 +52,12 @@ describe("serve", () => {
         /^latchkey_http_request_duration_seconds_count\{route="\/api\/v1\/server_settings",method="GET",status="200"\} 1$/m,
       );
       assert.match(scraped.body, /^latchkey_process_resident_memory_bytes \d+/m);
+      // The login's password check: its wait for a thread, Argon2's time, the queue now empty.
+      assert.match(scraped.body, /^latchkey_hash_queue_wait_seconds_count 1$/m);
+      assert.match(scraped.body, /^latchkey_argon2_seconds_count [12]$/m);
+      assert.match(scraped.body, /^latchkey_hash_queue_depth\{state="queued"\} 0$/m);
+      assert.match(scraped.body, /^latchkey_hash_queue_refused_total 0$/m);
+      assert.match(scraped.body, /^latchkey_logins_total\{source="api",outcome="success"\} 1$/m);
       assert.equal((await call(node.port, "/metrics")).status, 404);
     } finally {
       await node.stop("SIGKILL");

@@ -15,11 +15,19 @@ import type { Argon2Options, HashAnswer, HashJob, HashWorkerData } from "./hash-
 
 interface Pending {
   job: HashJob;
+  /** When the job was submitted (performance.now()), for the wait it had. */
+  queuedAt: number;
   resolve: (value: string | boolean) => void;
   reject: (err: Error) => void;
   /** Set while the job waits, to drop it when its client goes away. */
   signal?: AbortSignal;
   onAbort?: () => void;
+}
+
+/** Told how long each job waited for a thread and how long it ran there, in seconds (metrics). */
+export interface HashPoolObserver {
+  waited(seconds: number): void;
+  ran(seconds: number): void;
 }
 
 export interface HashJobOptions {
@@ -130,6 +138,7 @@ export class HashPool {
   private refused = 0;
   private dropped = 0;
   private averageRunMs = 0;
+  private observer: HashPoolObserver | null = null;
 
   /**
    * @param size how many jobs run at once
@@ -141,6 +150,11 @@ export class HashPool {
     private readonly nice: number,
     private readonly maxQueued = Number.POSITIVE_INFINITY,
   ) {}
+
+  /** Reports every job's wait and run time to `observer`. */
+  observe(observer: HashPoolObserver): void {
+    this.observer = observer;
+  }
 
   /** Jobs running or waiting. */
   get pending(): number {
@@ -197,7 +211,7 @@ export class HashPool {
     }
     if (!priority && this.full) return Promise.reject(this.refusal());
     return new Promise((resolve, reject) => {
-      const pending: Pending = { job, resolve, reject };
+      const pending: Pending = { job, resolve, reject, queuedAt: performance.now() };
       if (signal !== undefined) {
         pending.signal = signal;
         pending.onAbort = () => {
@@ -219,7 +233,9 @@ export class HashPool {
     // Workers start on first use, so a process that never hashes never spawns them.
     while (this.queue.length > 0 && this.idle.length === 0 && this.workers.length < this.size) {
       const worker = new PoolWorker(this.nice, (w) => {
-        this.noteRun(performance.now() - w.startedAt);
+        const ranMs = performance.now() - w.startedAt;
+        this.noteRun(ranMs);
+        this.observer?.ran(ranMs / 1000);
         this.idle.push(w);
         this.dispatch();
       });
@@ -232,6 +248,7 @@ export class HashPool {
         pending.signal.removeEventListener("abort", pending.onAbort);
       }
       this.started++;
+      this.observer?.waited((performance.now() - pending.queuedAt) / 1000);
       (this.idle.pop() as PoolWorker).run(pending);
     }
   }

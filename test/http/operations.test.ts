@@ -79,7 +79,7 @@ test("metrics: logins by outcome and source, throttle hits by rule, key-cache co
   assert.equal(sample(text, "latchkey_logins_total", { source: "api", outcome: "refused" }), 3);
   assert.equal(sample(text, "latchkey_logins_total", { source: "api", outcome: "throttled" }), 1);
   assert.equal(sample(text, "latchkey_logins_total", { source: "dev", outcome: "success" }), 1);
-  assert.equal(sample(text, "latchkey_throttle_hits_total", { rule: "authenticate_by_username" }), 1);
+  assert.equal(sample(text, "latchkey_throttle_hits_total", { rule: "authenticate_by_account" }), 1);
   assert.equal(sample(text, "latchkey_key_cache_misses_total"), 1);
   assert.equal(sample(text, "latchkey_key_cache_hits_total"), 2);
   assert.equal(sample(text, "latchkey_key_cache_entries"), 1);
