@@ -5,7 +5,7 @@
  * the HTTP layer, and request latency by route. One registry per server process; the rules
  * report through the domain's `Telemetry` port, the rest is read when scraped.
  */
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { AggregatorRegistry, Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { HashPoolObserver, HashPoolStats } from "./auth/hash-pool.js";
 import type { KeyCache } from "./domain/key-cache.js";
 import type { LoginOutcome, LoginSource, Telemetry } from "./domain/telemetry.js";
@@ -121,6 +121,8 @@ export class Metrics implements Telemetry {
       name: "latchkey_invalidation_channel_up",
       help: "1 while this node hears other nodes' key-cache invalidations (and so trusts its cache), 0 while it reads every key from the database.",
       registers: [this.registry],
+      // Summed over `serve --workers`, 1 only if every worker hears.
+      aggregator: "min",
       collect() {
         this.set(cache.trusted ? 1 : 0);
       },
@@ -170,8 +172,20 @@ export class Metrics implements Telemetry {
     );
   }
 
+  private renderer: (() => Promise<{ contentType: string; body: string }>) | null = null;
+
+  /** Serves `render` instead of this registry's own page (a worker shows every worker's sum). */
+  renderWith(render: () => Promise<{ contentType: string; body: string }>): void {
+    this.renderer = render;
+    // The primary collects this registry through prom-client's cluster messages, which a worker
+    // answers once an AggregatorRegistry has been made in it.
+    AggregatorRegistry.setRegistries([this.registry]);
+    new AggregatorRegistry();
+  }
+
   /** The exposition text and its content type. */
   async render(): Promise<{ contentType: string; body: string }> {
+    if (this.renderer !== null) return this.renderer();
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
 }

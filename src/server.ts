@@ -6,6 +6,7 @@ import { createServer as createHttpServer, type Server } from "node:http";
 import type { FastifyInstance } from "fastify";
 import type { Redis } from "ioredis";
 import { buildApp } from "./app.js";
+import type { HashGate } from "./auth/hash-pool.js";
 import { Argon2Hasher } from "./auth/password-hasher.js";
 import { bootWarnings, type Config, requireMailDestination } from "./config.js";
 import { createContext } from "./context.js";
@@ -27,7 +28,21 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export async function startServer(config: Config, out: (line: string) => void = console.log): Promise<RunningServer> {
+/** How a server runs inside `serve --workers` (src/cluster.ts); a lone server needs none of it. */
+export interface ServerOptions {
+  /** Permission to hash, shared by every worker of the machine. */
+  hashGate?: HashGate;
+  /** Renders `/metrics` (the primary's sum over every worker) instead of this process's own. */
+  renderMetrics?: () => Promise<{ contentType: string; body: string }>;
+  /** False: never serve LATCHKEY_METRICS_PORT here (the primary does). */
+  metricsPort?: boolean;
+}
+
+export async function startServer(
+  config: Config,
+  out: (line: string) => void = console.log,
+  options: ServerOptions = {},
+): Promise<RunningServer> {
   if (config.mode === "production") requireMailDestination(config);
   const secrets = loadOrCreateSecrets(config.secretsFile);
   const database = await openDatabase(config.databaseUrl, { timeoutMs: config.databaseTimeoutMs });
@@ -42,6 +57,8 @@ export async function startServer(config: Config, out: (line: string) => void = 
   const hasher = new Argon2Hasher(config.argon2, config.hashConcurrency, config.hashNice, config.hashQueueMax);
   const metrics = new Metrics({ processMetrics: true });
   metrics.watchHasher(hasher);
+  if (options.hashGate !== undefined) hasher.shareGate(options.hashGate);
+  if (options.renderMetrics !== undefined) metrics.renderWith(options.renderMetrics);
   try {
     if (config.redisUrl !== null) redis = await openRedis(config.redisUrl, logger);
     ctx = createContext({ config, database, secrets, redis, log: logger, hasher, telemetry: metrics });
@@ -121,7 +138,11 @@ export async function startServer(config: Config, out: (line: string) => void = 
 const DRAIN_MS = 30_000;
 
 /** `/metrics` on a port of its own (everything else there is a 404). */
-async function serveMetrics(metrics: Metrics, host: string, port: number): Promise<Server> {
+export async function serveMetrics(
+  metrics: { render(): Promise<{ contentType: string; body: string }> },
+  host: string,
+  port: number,
+): Promise<Server> {
   const server = createHttpServer((request, response) => {
     if (request.method !== "GET" || request.url?.split("?")[0] !== "/metrics") {
       response.writeHead(404, { "content-type": "text/plain" }).end("Not Found\n");
@@ -141,7 +162,8 @@ async function serveMetrics(metrics: Metrics, host: string, port: number): Promi
   return server;
 }
 
-function closeServer(server: Server): Promise<void> {
+/** Closes a plain HTTP server and every connection it has. */
+export function closeServer(server: Server): Promise<void> {
   server.closeAllConnections();
   return new Promise((resolve) => server.close(() => resolve()));
 }

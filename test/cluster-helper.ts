@@ -107,10 +107,10 @@ export function nodeEnv(dir: string, extra: Record<string, string>): Record<stri
 }
 
 /**
- * Starts `latchkey <args>` (by default `serve`) with `env` and waits until it listens; the
+ * Starts `latchkey <args>` (by default `serve --workers 1`) with `env` and waits until it listens; the
  * port comes from its "listening on" line.
  */
-export async function startNode(env: Record<string, string>, args: string[] = ["serve"]): Promise<NodeProcess> {
+export async function startNode(env: Record<string, string>, args: string[] = ["serve", "--workers", "1"]): Promise<NodeProcess> {
   const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   child.stderr?.on("data", (c: Buffer) => {

@@ -2,7 +2,10 @@
  * The `latchkey` command: run the server (`dev`, `serve`) and administer organizations and
  * accounts in the configured database.
  */
+import cluster from "node:cluster";
+import { availableParallelism } from "node:os";
 import { Command, InvalidArgumentError, Option } from "commander";
+import { runPrimary, runWorker } from "../cluster.js";
 import { loadConfig, type Mode } from "../config.js";
 import { createContext } from "../context.js";
 import {
@@ -35,6 +38,12 @@ function parseSwitch(value: string): boolean {
   if (value === "on" || value === "true") return true;
   if (value === "off" || value === "false") return false;
   throw new InvalidArgumentError("use on or off");
+}
+
+function parseWorkers(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 256)
+    throw new InvalidArgumentError("a whole number from 1 to 256");
+  return Number(value);
 }
 
 function parseRole(value: string): number {
@@ -85,7 +94,18 @@ export function buildCli(): Command {
   program
     .command("serve")
     .description("run the production server (no demo data, no dev endpoints)")
-    .action(async () => closeOnSignals(await startServer(loadConfig("production"))));
+    .option(
+      "--workers <n>",
+      "server processes sharing the port (default: the number of cores)",
+      parseWorkers,
+      availableParallelism(),
+    )
+    .action(async (opts: { workers: number }) => {
+      const config = loadConfig("production");
+      if (cluster.isWorker) await runWorker(config);
+      else if (opts.workers > 1) await runPrimary(config, opts.workers);
+      else closeOnSignals(await startServer(config));
+    });
 
   program
     .command("migrate")
