@@ -221,7 +221,7 @@ export async function runPrimary(config: Config, count: number, out: (line: stri
         }),
     );
     for (const w of workers) w.process.kill("SIGTERM");
-    Promise.all(codes).then(async (all) => {
+    void Promise.all(codes).then(async (all) => {
       if (metricsServer !== null) await closeServer(metricsServer);
       process.exit(all.every((c) => c === 0) ? 0 : 1);
     });
