@@ -97,6 +97,8 @@ export interface Config {
   ldap: LdapConfig | null;
   /** Record each API key's last use (time, address, client), at most once a minute per key. */
   trackKeyUse: boolean;
+  /** A key's use is written at most once per this many seconds. */
+  trackKeyUseInterval: number;
   email: EmailConfig;
 }
 
@@ -302,6 +304,7 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
     logLevel: readString(env, "LATCHKEY_LOG_LEVEL", "info"),
     ldap: parseLdapConfig(env),
     trackKeyUse: readBool(env, "LATCHKEY_TRACK_KEY_USE", true),
+    trackKeyUseInterval: readInt(env, "LATCHKEY_TRACK_KEY_USE_INTERVAL", 60, 1, 86_400, "seconds"),
     email: readEmailConfig(env, externalHost, mode),
   };
 }

@@ -96,7 +96,7 @@ export function createContext(options: ContextOptions): Context {
       }),
     log,
     telemetry,
-    keyUse: config.trackKeyUse ? new KeyUseTracker(stores.keyUses, clock, log) : null,
+    keyUse: config.trackKeyUse ? new KeyUseTracker(stores.keyUses, clock, log, config.trackKeyUseInterval * 1000) : null,
   };
   return ctx;
 }
