@@ -15,6 +15,8 @@ const NGINX = existsSync("/usr/sbin/nginx") ? "/usr/sbin/nginx" : "nginx";
 
 export interface Nginx {
   port: number;
+  /** The master process (its worker is its child). */
+  pid: number;
   /** nginx's error log so far. */
   errors(): string;
   stop(): Promise<void>;
@@ -126,6 +128,7 @@ http {
   const errorLog = join(dir, "error.log");
   return {
     port,
+    pid: child.pid ?? 0,
     errors: () => (existsSync(errorLog) ? readFileSync(errorLog, "utf8") : ""),
     stop: async () => {
       if (child.exitCode !== null) return;
