@@ -13,7 +13,8 @@ import cluster, { type Worker } from "node:cluster";
 import type { Server } from "node:http";
 import { AggregatorRegistry } from "prom-client";
 import type { HashGate } from "./auth/hash-pool.js";
-import { type Config, requireMailDestination } from "./config.js";
+import { bootWarnings, type Config, requireMailDestination } from "./config.js";
+import { createLogger } from "./logging.js";
 import { loadOrCreateSecrets } from "./secrets.js";
 import { closeOnSignals, closeServer, type RunningServer, serveMetrics, startServer } from "./server.js";
 import { openDatabase } from "./store/database.js";
@@ -118,6 +119,7 @@ export async function runWorker(config: Config): Promise<void> {
       hashGate: primaryHashGate(),
       renderMetrics: primaryMetrics(),
       metricsPort: false,
+      bootWarnings: false,
     });
   } catch (err) {
     // The primary reports a worker that could not start; the message is the worker's to give.
@@ -137,6 +139,8 @@ export async function runWorker(config: Config): Promise<void> {
 /** Runs in the primary: checks and prepares once, then starts and keeps `count` workers. */
 export async function runPrimary(config: Config, count: number, out: (line: string) => void = console.log): Promise<void> {
   if (config.mode === "production") requireMailDestination(config);
+  const logger = createLogger(config.logLevel);
+  for (const warning of bootWarnings(config)) logger.warn(warning);
   loadOrCreateSecrets(config.secretsFile);
   await (await openDatabase(config.databaseUrl, { timeoutMs: config.databaseTimeoutMs })).close();
 

@@ -36,6 +36,8 @@ export interface ServerOptions {
   renderMetrics?: () => Promise<{ contentType: string; body: string }>;
   /** False: never serve LATCHKEY_METRICS_PORT here (the primary does). */
   metricsPort?: boolean;
+  /** False: leave the boot warnings about the settings to the primary. */
+  bootWarnings?: boolean;
 }
 
 export async function startServer(
@@ -48,7 +50,8 @@ export async function startServer(
   const database = await openDatabase(config.databaseUrl, { timeoutMs: config.databaseTimeoutMs });
   // One logger for the HTTP layer and the rules: lines about a request carry its id.
   const logger = createLogger(config.logLevel);
-  for (const warning of bootWarnings(config)) logger.warn(warning);
+  // Under `serve --workers` the primary says these once.
+  if (options.bootWarnings !== false) for (const warning of bootWarnings(config)) logger.warn(warning);
   let ctx: Context;
   let app: FastifyInstance;
   let sync: { close(): Promise<void> } | null = null;
