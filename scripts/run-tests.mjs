@@ -27,9 +27,12 @@ if (files.length === 0) {
   console.error("no test files matched");
   process.exit(1);
 }
+// No test may run longer than this (a test that sets its own timeout keeps it); .ci/run bounds
+// the whole run as well.
+const TEST_TIMEOUT_MS = 10 * 60 * 1000;
 const result = spawnSync(
   process.execPath,
-  ["--import", "tsx", "--test", "--test-concurrency=2", "--test-reporter=spec", ...files],
+  ["--import", "tsx", "--test", "--test-concurrency=2", `--test-timeout=${TEST_TIMEOUT_MS}`, "--test-reporter=spec", ...files],
   { stdio: "inherit", env: { ...process.env, LATCHKEY_LOG_LEVEL: process.env.LATCHKEY_LOG_LEVEL ?? "silent" } },
 );
 process.exit(result.status ?? 1);

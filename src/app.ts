@@ -15,6 +15,7 @@ import {
   MAX_REQUESTS_PER_SOCKET,
   makeClientErrorHandler,
 } from "./http/client-errors.js";
+import { acceptEveryMethod } from "./http/endpoint.js";
 import { registerBodyParsers } from "./http/plugins/body-parsers.js";
 import { registerErrorEnvelope, sendFrameworkError } from "./http/plugins/error-envelope.js";
 import { registerOperations } from "./http/plugins/operations.js";
@@ -104,6 +105,7 @@ export async function buildApp({ config, ctx, logger, readiness, metrics }: Buil
   });
   served?.watchKeyCache(ctx.keyCache);
   registerOperations(app, { metrics: served, serveMetrics: config.metricsPort === null });
+  acceptEveryMethod(app);
 
   app.decorateRequest("principal", null);
   app.decorateRequest("apiKeyDigest", null);
@@ -134,7 +136,7 @@ export async function buildApp({ config, ctx, logger, readiness, metrics }: Buil
       startBrowserSession: (request, reply, user) => startBrowserSession(ctx, request, reply, user, ctx.site.secure),
     });
   }
-  await registerWeb(app, { ctx, config, restAuth: authenticate });
+  await registerWeb(app, { ctx, config });
 
   return app;
 }

@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { connect, createServer, type Socket } from "node:net";
 import type { Redis } from "ioredis";
 import { closeRedis, openRedis } from "../src/store/redis.js";
-import { freePort } from "./helper.js";
+import { freePort, underCi } from "./helper.js";
 
 const quiet = { warn() {} };
 
@@ -25,7 +25,7 @@ export async function testRedis(): Promise<TestRedis | null> {
   const redis = await openRedis(url, quiet);
   if (redis.status !== "ready") {
     await closeRedis(redis);
-    if (process.env.CI === "true") throw new Error(`Redis is required under CI but ${url} is unreachable`);
+    if (underCi()) throw new Error(`Redis is required under CI but ${url} is unreachable`);
     console.log(`# Redis at ${url} is unreachable; set LATCHKEY_TEST_REDIS_URL to run the Redis tests`);
     return null;
   }

@@ -40,6 +40,7 @@ if (redis !== null && postgres !== null) {
         LATCHKEY_ARGON2_MEMORY_KIB: "19456",
         LATCHKEY_ARGON2_PARALLELISM: "1",
         LATCHKEY_LOG_LEVEL: "silent",
+        LATCHKEY_EMAIL_OUTBOX: join(dir, "outbox"),
       };
       const config = loadConfig("production", env);
       const server = await startServer(config, () => {});

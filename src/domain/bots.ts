@@ -27,11 +27,6 @@ export function requireMemberOrAdmin(user: User): void {
   if (user.role === ROLE.guest) throw new ZulipError("Not allowed for guest users");
 }
 
-/** Zulip's `require_realm_admin`. */
-export function requireRealmAdmin(user: User): void {
-  if (!isRealmAdmin(user)) throw new ZulipError("Must be an organization administrator");
-}
-
 /** Zulip's `can_admin_user`: the bot's owner, or an administrator of its organization. */
 function canAdminUser(requester: User, target: User): boolean {
   if (target.botOwnerId === requester.id) return true;
@@ -208,11 +203,17 @@ export async function deactivateBot(ctx: Context, requester: User, botId: number
   await changeActivation(ctx, bot, false, requester, source);
 }
 
-/** `POST /users/{id}/reactivate`: administrators only, as on Zulip. */
+/**
+ * `POST /users/{id}/reactivate`, Zulip's `reactivate_user_backend`: `access_user_by_id(...,
+ * for_admin=True)`, so an administrator of the organization, or the owner of the bot being
+ * reactivated; anyone else gets "Insufficient permission".
+ */
 export async function reactivateUser(ctx: Context, requester: User, userId: number, source: ChangeSource): Promise<void> {
-  requireRealmAdmin(requester);
   const target = userId > 0 && userId <= MAX_ID ? await ctx.stores.users.findById(userId) : null;
   if (target === null || target.realmId !== requester.realmId) throw new ZulipError("No such user");
+  if (!canAdminUser(requester, target)) throw new ZulipError("Insufficient permission");
+  // check_bot_creation_policy: whoever brings a bot back must be allowed to have one.
+  if (target.isBot) requireMemberOrAdmin(requester);
   // Zulip's `check_bot_name_available(..., is_activation=True)`: any active account with the
   // bot's name blocks it, the bot itself included when it is already active.
   if (target.isBot && (await ctx.stores.users.activeFullNameExists(target.realmId, target.fullName))) {

@@ -3,6 +3,7 @@
  * other method a 405 (JSON with `allowed_methods` for API views, or Django's plain 405 for
  * `require_safe` views such as server_settings).
  */
+import { METHODS } from "node:http";
 import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods, RouteShorthandOptions } from "fastify";
 import { ZulipError } from "../errors.js";
 import { ignoredParams } from "./params.js";
@@ -18,7 +19,20 @@ export interface MethodRoute extends RouteShorthandOptions {
   authenticate?: (request: FastifyRequest) => void | Promise<void>;
 }
 
-const ALL_METHODS: HTTPMethods[] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+const ROUTED_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]);
+
+/**
+ * Teaches the app every method Node's HTTP parser accepts (PROPFIND, SEARCH, QUERY, ...), so that
+ * an unsupported method on an endpoint gets Zulip's 405 like any other, not a 404 or a parser
+ * error. No route serves them, so their bodies are never read. CONNECT is left out: Node hands it
+ * to the server's "connect" event, never to a route.
+ */
+export function acceptEveryMethod(app: FastifyInstance): void {
+  for (const method of METHODS) {
+    if (method === "CONNECT" || ROUTED_METHODS.has(method)) continue;
+    app.addHttpMethod(method, { hasBody: false, overrideExisting: true });
+  }
+}
 
 /**
  * Adds `ignored_parameters_unsupported` to successful responses of typed views. The payload is
@@ -69,7 +83,7 @@ export function registerEndpoint(
     app.route({ ...options, method, url, handler: wrapHandler({ handler, typed, authenticate }) });
   }
   const allowed: string[] = supported.includes("GET") ? [...supported, "HEAD"] : supported;
-  const others = ALL_METHODS.filter((m) => !allowed.includes(m));
+  const others = app.supportedMethods.filter((m) => m !== "CONNECT" && !allowed.includes(m)) as HTTPMethods[];
   if (others.length === 0) return;
   app.route({
     method: others,

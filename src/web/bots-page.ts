@@ -32,7 +32,6 @@ export function botsSettingsPage(o: {
   botDomain: string;
   bots: BotEntry[];
   /** Reactivation is for organization administrators, as on Zulip. */
-  canReactivate: boolean;
 }): string {
   const active = o.bots.filter((b) => b.isActive);
   const inactive = o.bots.filter((b) => !b.isActive);
@@ -98,16 +97,11 @@ export function botsSettingsPage(o: {
           ? ""
           : html`<section class="card" aria-labelledby="inactive-bots-title">
               <h2 id="inactive-bots-title">Deactivated bots</h2>
-              ${o.canReactivate ? "" : html`<p class="muted">Only organization administrators can reactivate a bot.</p>`}
               <ul class="bot-list">
                 ${inactive.map(
                   (b) => html`<li class="bot" data-bot-id="${b.id}" aria-label="${b.fullName}">
                     <div class="bot-head"><div><strong>${b.fullName}</strong><div class="muted">${b.email}</div></div>
-                    ${
-                      o.canReactivate
-                        ? html`<button type="button" class="secondary reactivate-bot" aria-label="Reactivate ${b.fullName}">Reactivate</button>`
-                        : ""
-                    }</div>
+                    <button type="button" class="secondary reactivate-bot" aria-label="Reactivate ${b.fullName}">Reactivate</button></div>
                   </li>`,
                 )}
               </ul>

@@ -13,7 +13,6 @@ import type { Config } from "../config.js";
 import type { Context } from "../domain/context.js";
 import { resolveSession } from "../domain/sessions.js";
 import { ZulipError } from "../errors.js";
-import type { Authenticate } from "../http/authenticate.js";
 import { registerBotRoutes } from "../http/routes/bots.js";
 import { registerJsonFetchApiKey } from "../http/routes/fetch-api-key.js";
 import { setWebErrorHandler } from "./error-pages.js";
@@ -33,8 +32,6 @@ import { registerStaticFiles } from "./static-files.js";
 export interface WebOptions {
   ctx: Context;
   config: Config;
-  /** The Basic-auth check of `/api`, which `/json` also accepts. */
-  restAuth: Authenticate;
 }
 
 export const CSRF_COOKIE = "csrftoken";
@@ -46,7 +43,7 @@ export async function registerWeb(app: FastifyInstance, options: WebOptions): Pr
   await app.register(webPlugin, options);
 }
 
-async function webPlugin(app: FastifyInstance, { ctx, config, restAuth }: WebOptions): Promise<void> {
+async function webPlugin(app: FastifyInstance, { ctx, config }: WebOptions): Promise<void> {
   const secure = ctx.site.secure;
   // The CSRF cookie is signed with a key of its own, derived from the session secret.
   const cookieSecret = createHmac("sha256", ctx.webSecret).update("latchkey csrf cookie").digest();
@@ -83,8 +80,8 @@ async function webPlugin(app: FastifyInstance, { ctx, config, restAuth }: WebOpt
   registerBotsSettingsRoute(app, ctx);
   registerPasswordResetRoutes(app, ctx);
 
-  // The /json endpoints: session (with CSRF on state-changing methods) or Basic.
-  const authenticateJson = makeSessionAuthenticator(ctx, restAuth);
+  // The /json endpoints: a session, with CSRF on state-changing methods (never Basic).
+  const authenticateJson = makeSessionAuthenticator(ctx);
   // biome-ignore lint/nursery/noMisusedPromises: Fastify awaits async plugins.
   await app.register(async (json) => {
     json.addHook("preHandler", (request, reply, done) => {

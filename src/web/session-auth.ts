@@ -1,7 +1,9 @@
 /**
- * Authentication for the web app's `/json/...` endpoints (docs/zulip-rules.md §5.1): a logged-in session (checked
- * for CSRF on state-changing methods), else HTTP Basic as on `/api`, else 401 with
- * `WWW-Authenticate: Session realm="zulip"`.
+ * Authentication for the web app's `/json/...` endpoints (docs/zulip-rules.md §5.1): a logged-in
+ * session (checked for CSRF on state-changing methods), else 401 with
+ * `WWW-Authenticate: Session realm="zulip"`. HTTP Basic is for `/api` only, as in current Zulip's
+ * `rest_dispatch`: a browser that has cached Basic credentials for the site must not be able to
+ * reach a `/json` endpoint without the CSRF check a session gets.
  */
 import type { Context } from "../domain/context.js";
 import { makePrincipal } from "../domain/key-cache.js";
@@ -27,8 +29,8 @@ export function checkSessionAccount(session: ResolvedSession, subdomain: string)
   if (session.realm.subdomain !== subdomain) throw wrongSubdomain();
 }
 
-/** Builds the `/json` authenticator; `restAuth` is the Basic check used on `/api`. */
-export function makeSessionAuthenticator(ctx: Context, restAuth: Authenticate): Authenticate {
+/** Builds the `/json` authenticator. */
+export function makeSessionAuthenticator(ctx: Context): Authenticate {
   return (request) => {
     const session = request.webSession;
     if (session !== null && session !== undefined) {
@@ -37,7 +39,6 @@ export function makeSessionAuthenticator(ctx: Context, restAuth: Authenticate): 
       request.principal = principal;
       return applyLimit(request, ctx.limits.user, principal.rateKey);
     }
-    if (request.headers.authorization !== undefined) return restAuth(request);
     throw new NotLoggedInError(SESSION_CHALLENGE);
   };
 }

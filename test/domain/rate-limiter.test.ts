@@ -7,6 +7,7 @@ import { test } from "node:test";
 import fc from "fast-check";
 import { MemoryRateLimiter } from "../../src/domain/rate-limiter.js";
 import { ManualClock } from "../helper.js";
+import { runs } from "../property.js";
 import { edgeExamples, opsArb, ReferenceLimiter, rulesArb } from "../rate-model.js";
 
 test("the memory limiter decides exactly as the reference does on any sequence of hits, waits and clears", async () => {
@@ -25,7 +26,7 @@ test("the memory limiter decides exactly as the reference does on any sequence o
         }
       }
     }),
-    { numRuns: 200, examples: edgeExamples },
+    { numRuns: runs(200), examples: edgeExamples },
   );
 });
 

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import fc from "fast-check";
 import { freshPostgresUrl, makeTestServer } from "../helper.js";
+import { runs } from "../property.js";
 import { hostileRequest, oversizedPassword, oversizedRequest, sendAndCheck, snapshotDatabase } from "./bad-input-harness.js";
 
 const BODY_LIMIT = 16 * 1024;
@@ -27,9 +28,9 @@ if (postgres !== null) {
         snapshot = await sendAndCheck(server, request, snapshot);
         sent++;
       };
-      await fc.assert(fc.asyncProperty(hostileRequest(server), check), { numRuns: 800 });
-      await fc.assert(fc.asyncProperty(oversizedRequest(server, BODY_LIMIT), check), { numRuns: 100 });
-      await fc.assert(fc.asyncProperty(oversizedPassword(BODY_LIMIT), check), { numRuns: 100 });
+      await fc.assert(fc.asyncProperty(hostileRequest(server), check), { numRuns: runs(800) });
+      await fc.assert(fc.asyncProperty(oversizedRequest(server, BODY_LIMIT), check), { numRuns: runs(100) });
+      await fc.assert(fc.asyncProperty(oversizedPassword(BODY_LIMIT), check), { numRuns: runs(100) });
       assert.equal(sent, 1000);
     });
 

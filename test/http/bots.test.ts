@@ -253,7 +253,8 @@ test("outgoing-webhook bots get a service token; listing shows one's own active 
   });
   // Administrators do not see other people's bots here.
   assert.deepEqual(json(await call(w.server, "GET", "/api/v1/bots", w.iago)).bots, []);
-  assert.deepEqual(json(await call(w.server, "GET", "/api/v1/bots", w.guest)).bots, []);
+  // Guests may not list bots at all (Zulip's require_member_or_admin).
+  expectError(await call(w.server, "GET", "/api/v1/bots", w.guest), "Not allowed for guest users");
 });
 
 test("a bot's key: shown and rotated by its owner and administrators only", async (t) => {
@@ -324,6 +325,18 @@ test("a bot's key: shown and rotated by its owner and administrators only", asyn
   expectError(foreign, "No such bot");
 });
 
+test("listing bots is for members and administrators: a bot and a guest are refused in Zulip's words", async (t) => {
+  const w = await world();
+  t.after(() => w.server.close());
+  const bot = await createBot(w, w.hamlet, { full_name: "Lister Bot", short_name: "lister" });
+  expectError(
+    await call(w.server, "GET", "/api/v1/bots", basic("lister-bot@testserver", bot.key)),
+    "This endpoint does not accept bot requests.",
+  );
+  expectError(await call(w.server, "GET", "/api/v1/bots", w.guest), "Not allowed for guest users");
+  assert.equal(json(await call(w.server, "GET", "/api/v1/bots", w.hamlet)).result, "success");
+});
+
 test("deactivating and reactivating bots; deactivating a person deactivates their bots", async (t) => {
   const w = await world();
   t.after(() => w.server.close());
@@ -343,12 +356,22 @@ test("deactivating and reactivating bots; deactivating a person deactivates thei
   assert.equal(refused.statusCode, 401);
   assert.deepEqual(json(refused), { result: "error", msg: "Account is deactivated", code: "UNAUTHORIZED" });
 
-  // Reactivation is for administrators, as on Zulip.
+  // Reactivation is for the bot's owner and administrators (Zulip's access_user_by_id with
+  // for_admin=True): anyone else is refused.
   const reactivate = (auth: string, id = bot.id) => call(w.server, "POST", `/api/v1/users/${id}/reactivate`, auth);
-  expectError(await reactivate(w.hamlet), "Must be an organization administrator");
+  expectError(await reactivate(w.othello), "Insufficient permission");
+  expectError(await reactivate(w.guest), "Insufficient permission");
   expectError(await reactivate(w.iago, 424242), "No such user");
-  assert.deepEqual(json(await reactivate(w.iago)), { result: "success", msg: "" });
+  assert.deepEqual(json(await reactivate(w.hamlet)), { result: "success", msg: "" });
   assert.equal((await meBot()).statusCode, 200);
+  // A person is reactivated by administrators only.
+  const othelloId = (await w.server.ctx.stores.users.findByDeliveryEmail(w.server.realm.id, "othello@zulip.com"))?.id ?? 0;
+  await setAccountActive(w.server.ctx, othelloId, false);
+  expectError(await reactivate(w.hamlet, othelloId), "Insufficient permission");
+  assert.deepEqual(json(await reactivate(w.iago, othelloId)), { result: "success", msg: "" });
+  // An administrator may bring back someone else's bot.
+  await call(w.server, "DELETE", `/api/v1/bots/${bot.id}`, w.hamlet);
+  assert.deepEqual(json(await reactivate(w.iago)), { result: "success", msg: "" });
   const types = (await w.server.ctx.stores.auditLog.list(w.server.realm.id, 10)).map((e) => e.eventType);
   assert.deepEqual(types.slice(0, 2), [AUDIT_EVENT.USER_REACTIVATED, AUDIT_EVENT.USER_DEACTIVATED]);
 

@@ -19,7 +19,7 @@ import { type DatabaseHandle, openDatabase } from "../../src/store/database.js";
 import { closeRedis, openRedis } from "../../src/store/redis.js";
 import { basic, CountingHasher, form, json, ManualClock, PASSWORD, testConfig } from "../helper.js";
 import { cuttableRedis, testRedis, unreachableRedisUrl, waitUntilReady } from "../redis-helper.js";
-import { InjectBrowser, pageError } from "../web/web-helper.js";
+import { csrfTokenIn, InjectBrowser, pageError } from "../web/web-helper.js";
 
 interface Node {
   app: FastifyInstance;
@@ -207,13 +207,14 @@ test("Redis unreachable from the start: logins and reset emails fail closed, API
   assert.equal(dev.statusCode, 200);
   // A minute on, with the per-user budget back:
   cluster.clock.ms += 61_000;
-  // Showing one's key again asks for the password, which cannot be checked either.
-  const reveal = await node.app.inject({
-    method: "POST",
-    url: "/json/fetch_api_key",
-    payload: new URLSearchParams({ password: PASSWORD }).toString(),
-    headers: { authorization: basic("iago@zulip.com", cluster.apiKey), "content-type": "application/x-www-form-urlencoded" },
-  });
+  // Showing one's key again asks for the password, which cannot be checked either. The browser
+  // that dev_fetch_api_key logged in asks, with its session and CSRF token.
+  const devBrowser = new InjectBrowser(node.app);
+  const session = (dev.cookies as { name: string; value: string }[]).find((c) => c.name === "sessionid");
+  assert.ok(session, "dev_fetch_api_key logged the browser in");
+  devBrowser.cookies.set("sessionid", session.value);
+  const csrf = csrfTokenIn((await devBrowser.get("/settings/account")).body) as string;
+  const reveal = await devBrowser.post("/json/fetch_api_key", { password: PASSWORD }, { "x-csrf-token": csrf });
   assert.equal(reveal.statusCode, 503);
   assert.equal(json(reveal).code, "SERVICE_UNAVAILABLE");
 });

@@ -14,6 +14,7 @@ import {
   sendAndCheck,
   snapshotDatabase,
 } from "../http/bad-input-harness.js";
+import { runs } from "../property.js";
 import { emailAttrEnv } from "./ldap-helper.js";
 import { type Slapd, STAFF_GROUP, startSlapd } from "./slapd.js";
 
@@ -40,9 +41,9 @@ describe("ldap-bad-input", () => {
       snapshot = await sendAndCheck(server, request, snapshot);
       sent++;
     };
-    await fc.assert(fc.asyncProperty(hostileRequest(server), check), { numRuns: 800 });
-    await fc.assert(fc.asyncProperty(oversizedRequest(server, BODY_LIMIT), check), { numRuns: 100 });
-    await fc.assert(fc.asyncProperty(oversizedPassword(BODY_LIMIT), check), { numRuns: 100 });
+    await fc.assert(fc.asyncProperty(hostileRequest(server), check), { numRuns: runs(800) });
+    await fc.assert(fc.asyncProperty(oversizedRequest(server, BODY_LIMIT), check), { numRuns: runs(100) });
+    await fc.assert(fc.asyncProperty(oversizedPassword(BODY_LIMIT), check), { numRuns: runs(100) });
     assert.equal(sent, 1000);
   });
 });

@@ -10,7 +10,7 @@ import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { freePort } from "../helper.js";
+import { freePort, underCi } from "../helper.js";
 import { makeCertificates } from "../tls-helper.js";
 
 const SLAPD = process.env.LATCHKEY_TEST_SLAPD ?? "/usr/sbin/slapd";
@@ -93,7 +93,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  */
 export async function startSlapd(options: { tls?: boolean } = {}): Promise<Slapd | null> {
   if (!existsSync(SLAPD) || !existsSync(SLAPADD)) {
-    if (process.env.CI === "true") throw new Error(`OpenLDAP slapd is required under CI but ${SLAPD} is missing`);
+    if (underCi()) throw new Error(`OpenLDAP slapd is required under CI but ${SLAPD} is missing`);
     console.log(`# ${SLAPD} is missing; install the Debian packages slapd and ldap-utils to run the LDAP tests`);
     return null;
   }

@@ -8,6 +8,7 @@ import fc from "fast-check";
 import { MemoryRateLimiter } from "../../src/domain/rate-limiter.js";
 import { RedisRateLimiter } from "../../src/store/redis-rate-limiter.js";
 import { ManualClock } from "../helper.js";
+import { runs } from "../property.js";
 import { edgeExamples, opsArb, rulesArb } from "../rate-model.js";
 import { testRedis } from "../redis-helper.js";
 
@@ -34,7 +35,7 @@ if (redis !== null) {
             }
           }
         }),
-        { numRuns: 200, examples: edgeExamples },
+        { numRuns: runs(200), examples: edgeExamples },
       );
     });
 

@@ -97,7 +97,10 @@ export function registerBotRoutes(app: FastifyInstance, { ctx, config, prefix, a
       authenticate,
       schema: { response: { 200: listSchema } },
       handler: async (request) => {
-        const bots = await listOwnBots(ctx, principalOf(request).user);
+        const requester = principalOf(request).user;
+        // Zulip's `get_bots_backend` is `@require_member_or_admin`: bots and guests are refused.
+        requireMemberOrAdmin(requester);
+        const bots = await listOwnBots(ctx, requester);
         return {
           result: "success",
           msg: "",

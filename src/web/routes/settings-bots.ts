@@ -1,7 +1,6 @@
 /** Settings → Your bots: each bot with its key, copy, new-key and zuliprc controls, and the form to add one. */
 import type { FastifyInstance } from "fastify";
 import type { Context } from "../../domain/context.js";
-import { isRealmAdmin } from "../../domain/model.js";
 import { zuliprcDataUrl, zuliprcFor } from "../../domain/zuliprc.js";
 import { type BotEntry, botsSettingsPage } from "../bots-page.js";
 import { requireLogin, sendHtml } from "../page-kit.js";
@@ -38,7 +37,6 @@ export function registerBotsSettingsRoute(app: FastifyInstance, ctx: Context): v
         site: ctx.site.urlOf(who.realm.subdomain),
         botDomain: ctx.site.botDomainOf(who.realm.subdomain),
         bots,
-        canReactivate: isRealmAdmin(who.user),
       }),
     );
   });
