@@ -66,6 +66,8 @@ async function serveLatchkey(env: Record<string, string>, extraUsers: number): P
   process.stdout.write(`${JSON.stringify({ port, email: user.deliveryEmail, apiKey, password: PASSWORD, accounts })}\n`);
   const stop = async () => {
     await app.close();
+    await ctx.keyUse?.flush();
+    process.stdout.write(`${JSON.stringify({ keyUseWrites: ctx.keyUse?.writes ?? 0 })}\n`);
     await sync.close();
     await database.close();
     for (const suffix of ["", "-wal", "-shm"]) rmSync(dbPath + suffix, { force: true });

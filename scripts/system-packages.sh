@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The Debian packages the tests need beyond npm's: chromium (the page tests drive it), slapd and
 # ldap-utils (the LDAP tests start their own OpenLDAP), openssl (test certificate authorities) and
-# curl (the curl client test). Run by `npm test` and by .ci/run. Installs whatever is missing
+# curl (the curl client test), nginx (the deploy recipe's test and benchmark run Debian's nginx
+# with deploy/nginx-latchkey.conf) and redis-server (tests that stop and restart Redis start
+# their own). Run by `npm test` and by .ci/run. Installs whatever is missing
 # when it can (as root, with apt-get); otherwise says in one line what to install, and fails.
 set -euo pipefail
 
@@ -11,6 +13,8 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 [ -x /usr/sbin/slapd ] || need+=(slapd)
 command -v ldapadd >/dev/null 2>&1 || need+=(ldap-utils)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+[ -x /usr/sbin/nginx ] || need+=(nginx)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
@@ -25,4 +29,8 @@ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$
 # The slapd package may start a system daemon; the tests run their own on a random port.
 if pgrep -x slapd >/dev/null 2>&1 && [ -f /run/slapd/slapd.pid ]; then
   service slapd stop >/dev/null 2>&1 || true
+fi
+# So may nginx's; the tests run their own.
+if [ -f /run/nginx.pid ]; then
+  service nginx stop >/dev/null 2>&1 || true
 fi

@@ -81,6 +81,18 @@ export interface Config {
   /** Proxies whose `X-Forwarded-For` is believed (addresses or CIDR ranges); empty: none. */
   trustedProxies: string[];
   keyCacheSize: number;
+  /** How long a cached key may be trusted, in seconds: the worst case for a change no node heard. */
+  keyCacheTtl: number;
+  /** PostgreSQL: how long a query or a wait for a connection may take before a 503, in ms. */
+  databaseTimeoutMs: number;
+  /** A client must send a request's headers within this long, in ms. */
+  headersTimeoutMs: number;
+  /** ...and the whole request within this long. */
+  requestTimeoutMs: number;
+  /** Serve Prometheus metrics at `/metrics`. */
+  metrics: boolean;
+  /** Serve them on this port of their own instead of the main one; null: the main port. */
+  metricsPort: number | null;
   bodyLimit: number;
   logLevel: string;
   /** LDAP login (`LATCHKEY_LDAP_*`); null when no directory is configured. */
@@ -91,6 +103,8 @@ export interface Config {
   jwtAuthKeys: Map<string, JwtKey>;
   /** Record each API key's last use (time, address, client), at most once a minute per key. */
   trackKeyUse: boolean;
+  /** A key's use is written at most once per this many seconds. */
+  trackKeyUseInterval: number;
   email: EmailConfig;
 }
 
@@ -240,6 +254,13 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
   }
 
   const zulipVersion = readString(env, "LATCHKEY_ZULIP_VERSION", "10.0");
+  const headersTimeoutMs = readInt(env, "LATCHKEY_HEADERS_TIMEOUT_MS", 10_000, 500, 600_000, "milliseconds");
+  const requestTimeoutMs = readInt(env, "LATCHKEY_REQUEST_TIMEOUT_MS", 15_000, 500, 600_000, "milliseconds");
+  if (requestTimeoutMs < headersTimeoutMs) {
+    throw new ConfigError("LATCHKEY_REQUEST_TIMEOUT_MS", `must be at least LATCHKEY_HEADERS_TIMEOUT_MS (${headersTimeoutMs})`);
+  }
+  const rawMetricsPort = readString(env, "LATCHKEY_METRICS_PORT", "");
+  const metricsPort = rawMetricsPort === "" ? null : readInt(env, "LATCHKEY_METRICS_PORT", 0, 0, 65535);
   return {
     mode,
     port,
@@ -271,12 +292,19 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
     passwordResetRateRules: readRateRules(env, "LATCHKEY_RATE_LIMIT_PASSWORD_RESET", "3600:2,86400:5"),
     trustedProxies,
     keyCacheSize: readInt(env, "LATCHKEY_KEY_CACHE_SIZE", 10000, 0, 10_000_000),
+    keyCacheTtl: readInt(env, "LATCHKEY_KEY_CACHE_TTL", 30, 1, 3600, "seconds"),
+    databaseTimeoutMs: readInt(env, "LATCHKEY_DATABASE_TIMEOUT_MS", 5000, 100, 600_000, "milliseconds"),
+    headersTimeoutMs,
+    requestTimeoutMs,
+    metrics: readBool(env, "LATCHKEY_METRICS", mode === "development" || metricsPort !== null),
+    metricsPort,
     bodyLimit: readInt(env, "LATCHKEY_BODY_LIMIT", 1024 * 1024, 1024, 100 * 1024 * 1024),
     logLevel: readString(env, "LATCHKEY_LOG_LEVEL", "info"),
     ldap: parseLdapConfig(env),
     oidcIdps: parseOidcIdps(env),
     jwtAuthKeys: parseJwtAuthKeys(env),
     trackKeyUse: readBool(env, "LATCHKEY_TRACK_KEY_USE", true),
+    trackKeyUseInterval: readInt(env, "LATCHKEY_TRACK_KEY_USE_INTERVAL", 60, 1, 86_400, "seconds"),
     email: readEmailConfig(env, externalHost, mode),
   };
 }

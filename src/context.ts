@@ -17,8 +17,11 @@ import { FailClosedLimiter, FallbackLimiter } from "./domain/rate-limit-policies
 import { MemoryRateLimiter, type RateLimiter } from "./domain/rate-limiter.js";
 import { Site } from "./domain/site.js";
 import type { IdentityProviderClient } from "./domain/sso-ports.js";
+import { countRefusals, type Telemetry } from "./domain/telemetry.js";
 import { MESSAGES } from "./errors.js";
+import { withRequestId } from "./logging.js";
 import { createMailer } from "./mail/nodemailer-mailer.js";
+import { Metrics } from "./metrics.js";
 import type { Secrets } from "./secrets.js";
 import type { DatabaseHandle } from "./store/database.js";
 import { RedisRateLimiter } from "./store/redis-rate-limiter.js";
@@ -45,6 +48,8 @@ export interface ContextOptions {
   oidcRetryAfterMs?: number;
   /** The OpenID Connect relying party; by default `openid-client`. */
   oidcClient?: IdentityProviderClient;
+  /** Where logins and throttle hits are counted; a fresh `Metrics` by default (buildApp serves it). */
+  telemetry?: Telemetry;
 }
 
 const quietLog: Log = { info() {}, warn() {}, error() {} };
@@ -52,13 +57,16 @@ const quietLog: Log = { info() {}, warn() {}, error() {} };
 export function createContext(options: ContextOptions): Context {
   const clock = options.clock ?? systemClock;
   const { config, redis } = options;
-  const log = options.log ?? quietLog;
+  // Lines written while a request is served name it, whoever writes them.
+  const log = withRequestId(options.log ?? quietLog);
+  const telemetry = options.telemetry ?? new Metrics();
   const shared = redis ? new RedisRateLimiter(redis, clock, options.redisPrefix) : null;
   // Logins and reset emails fail closed without the shared store; API requests fall back to memory.
-  const failClosed = (refusal: string) => (shared ? new FailClosedLimiter(shared, refusal, log) : new MemoryRateLimiter(clock));
+  const failClosed = (refusal: string) =>
+    countRefusals(shared ? new FailClosedLimiter(shared, refusal, log) : new MemoryRateLimiter(clock), telemetry);
   const fallBack = () => {
     const memory = new MemoryRateLimiter(clock);
-    return shared ? new FallbackLimiter(shared, memory, clock, log) : memory;
+    return countRefusals(shared ? new FallbackLimiter(shared, memory, clock, log) : memory, telemetry);
   };
   const stores = createStores(options.database.db);
   const site = new Site(config);
@@ -71,7 +79,7 @@ export function createContext(options: ContextOptions): Context {
     site,
     hasher: options.hasher ?? new Argon2Hasher(config.argon2, config.hashConcurrency, config.hashNice, config.hashQueueMax),
     vault: new KeyVault(options.secrets.hmacPepper, options.secrets.keySealingKey),
-    keyCache: new KeyCache(config.keyCacheSize),
+    keyCache: new KeyCache({ maxEntries: config.keyCacheSize, ttlMs: config.keyCacheTtl * 1000 }),
     clock,
     authLimiter: options.authLimiter ?? failClosed(MESSAGES.loginUnavailable),
     authRateRules: config.authRateRules,
@@ -107,7 +115,8 @@ export function createContext(options: ContextOptions): Context {
         notifyNewLogin(ctx, loginEmails, user, realm, source);
       }),
     log,
-    keyUse: config.trackKeyUse ? new KeyUseTracker(stores.keyUses, clock, log) : null,
+    telemetry,
+    keyUse: config.trackKeyUse ? new KeyUseTracker(stores.keyUses, clock, log, config.trackKeyUseInterval * 1000) : null,
   };
   return ctx;
 }

@@ -23,7 +23,7 @@ export const ERROR_CODES = {
   REQUEST_TOO_LARGE: "The request body is larger than the server accepts (Latchkey).",
   UNSUPPORTED_MEDIA_TYPE: "The request body could not be read in its declared encoding (Latchkey).",
   SERVICE_UNAVAILABLE:
-    "The shared rate-limit store (Redis) is unreachable, so password logins and reset emails are refused for now; or the LDAP directory is unreachable or too slow, so an LDAP login could not be checked; or too many password checks are already waiting (with `retry-after`) (Latchkey, 503).",
+    "The shared rate-limit store (Redis) is unreachable, so password logins and reset emails are refused for now; or the LDAP directory is unreachable or too slow, so an LDAP login could not be checked; or too many password checks are already waiting (with `retry-after`); or the database is unreachable or stopped answering (Latchkey, 503).",
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -91,6 +91,7 @@ export const MESSAGES = {
   loginUnavailable: "Password login is temporarily unavailable; please try again later.",
   ldapUnavailable: "LDAP login is temporarily unavailable; please try again later.",
   passwordResetUnavailable: "Password reset is temporarily unavailable; please try again later.",
+  databaseUnavailable: "The database is temporarily unavailable; please try again later.",
   loginBusy: "Too many logins are waiting to be checked; please try again later.",
 } as const;
 

@@ -2,6 +2,7 @@
  * The server's logger: pino, with no credential, cookie or secret query value in any line. One
  * logger serves the HTTP layer (request lines carry their request id) and the rules behind it.
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import type { Writable } from "node:stream";
 import type { FastifyRequest } from "fastify";
 import { type Logger, pino } from "pino";
@@ -73,4 +74,33 @@ export function loggerOptions(level: string): pino.LoggerOptions {
 /** A logger at `level`, writing to standard output or to `stream`. */
 export function createLogger(level: string, stream?: Writable): Logger {
   return stream === undefined ? pino(loggerOptions(level)) : pino(loggerOptions(level), stream);
+}
+
+/**
+ * The id of the request being served, carried through everything it awaits, so that lines
+ * written by code that is not handed the request's logger (a shared limiter, a background
+ * write the request started) still name the request.
+ */
+const requestScope = new AsyncLocalStorage<string>();
+
+/** Runs `next` (the rest of a request's handling) with `requestId` as the current request. */
+export function enterRequestScope(requestId: string, next: () => void): void {
+  requestScope.run(requestId, next);
+}
+
+interface LevelLog {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+/** `log`, adding the current request's id (`reqId`) to every line written while serving one. */
+export function withRequestId<L extends LevelLog>(log: L): LevelLog {
+  const write =
+    (level: "info" | "warn" | "error") =>
+    (obj: object, msg?: string): void => {
+      const reqId = requestScope.getStore();
+      log[level](reqId === undefined || "reqId" in obj ? obj : { reqId, ...obj }, msg);
+    };
+  return { info: write("info"), warn: write("warn"), error: write("error") };
 }

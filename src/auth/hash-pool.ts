@@ -15,11 +15,30 @@ import type { Argon2Options, HashAnswer, HashJob, HashWorkerData } from "./hash-
 
 interface Pending {
   job: HashJob;
+  /** When the job was submitted (performance.now()), for the wait it had. */
+  queuedAt: number;
   resolve: (value: string | boolean) => void;
   reject: (err: Error) => void;
   /** Set while the job waits, to drop it when its client goes away. */
   signal?: AbortSignal;
   onAbort?: () => void;
+}
+
+/** Told how long each job waited for a thread and how long it ran there, in seconds (metrics). */
+export interface HashPoolObserver {
+  waited(seconds: number): void;
+  ran(seconds: number): void;
+}
+
+/**
+ * Permission to start a hash, shared by every process of a machine (`serve --workers`), so that
+ * N processes do not run N times the hashes the machine was sized for.
+ */
+export interface HashGate {
+  /** Calls `granted` once one more hash may start (perhaps at once). */
+  acquire(granted: () => void): void;
+  /** A hash that was granted has finished (or was not started after all). */
+  release(): void;
 }
 
 export interface HashJobOptions {
@@ -130,6 +149,11 @@ export class HashPool {
   private refused = 0;
   private dropped = 0;
   private averageRunMs = 0;
+  private observer: HashPoolObserver | null = null;
+  private gate: HashGate | null = null;
+  /** Permits granted by the gate and not yet used. */
+  private permits = 0;
+  private asking = false;
 
   /**
    * @param size how many jobs run at once
@@ -142,6 +166,16 @@ export class HashPool {
     private readonly maxQueued = Number.POSITIVE_INFINITY,
   ) {}
 
+  /** Starts a job only with the gate's permission (a bound shared with other processes). */
+  shareGate(gate: HashGate): void {
+    this.gate = gate;
+  }
+
+  /** Reports every job's wait and run time to `observer`. */
+  observe(observer: HashPoolObserver): void {
+    this.observer = observer;
+  }
+
   /** Jobs running or waiting. */
   get pending(): number {
     return this.queue.length + this.running;
@@ -153,7 +187,8 @@ export class HashPool {
 
   /** True when a new job would be refused: every thread busy and `maxQueued` jobs waiting. */
   get full(): boolean {
-    return this.queue.length >= this.maxQueued && this.running >= this.size;
+    // Behind a shared gate, idle threads may be waiting for other processes' hashes to end.
+    return this.queue.length >= this.maxQueued && (this.running >= this.size || this.gate !== null);
   }
 
   /** Counts a job turned away before it was submitted, and the error that says so. */
@@ -197,7 +232,7 @@ export class HashPool {
     }
     if (!priority && this.full) return Promise.reject(this.refusal());
     return new Promise((resolve, reject) => {
-      const pending: Pending = { job, resolve, reject };
+      const pending: Pending = { job, resolve, reject, queuedAt: performance.now() };
       if (signal !== undefined) {
         pending.signal = signal;
         pending.onAbort = () => {
@@ -205,6 +240,7 @@ export class HashPool {
           if (at === -1) return;
           this.queue.splice(at, 1);
           this.dropped++;
+          this.returnUnusedPermits();
           reject(new ClientGoneError());
         };
         signal.addEventListener("abort", pending.onAbort, { once: true });
@@ -219,7 +255,10 @@ export class HashPool {
     // Workers start on first use, so a process that never hashes never spawns them.
     while (this.queue.length > 0 && this.idle.length === 0 && this.workers.length < this.size) {
       const worker = new PoolWorker(this.nice, (w) => {
-        this.noteRun(performance.now() - w.startedAt);
+        this.gate?.release();
+        const ranMs = performance.now() - w.startedAt;
+        this.noteRun(ranMs);
+        this.observer?.ran(ranMs / 1000);
         this.idle.push(w);
         this.dispatch();
       });
@@ -227,13 +266,38 @@ export class HashPool {
       this.idle.push(worker);
     }
     while (this.queue.length > 0 && this.idle.length > 0) {
+      if (this.gate !== null) {
+        if (this.permits === 0) {
+          this.askGate(this.gate);
+          return;
+        }
+        this.permits--;
+      }
       const pending = this.queue.shift() as Pending;
       if (pending.signal !== undefined && pending.onAbort !== undefined) {
         pending.signal.removeEventListener("abort", pending.onAbort);
       }
       this.started++;
+      this.observer?.waited((performance.now() - pending.queuedAt) / 1000);
       (this.idle.pop() as PoolWorker).run(pending);
     }
+  }
+
+  private returnUnusedPermits(): void {
+    if (this.queue.length > 0) return;
+    for (; this.permits > 0; this.permits--) this.gate?.release();
+  }
+
+  /** Asks the gate for one permit (one request at a time); a permit with no job left goes back. */
+  private askGate(gate: HashGate): void {
+    if (this.asking) return;
+    this.asking = true;
+    gate.acquire(() => {
+      this.asking = false;
+      this.permits++;
+      this.dispatch();
+      this.returnUnusedPermits();
+    });
   }
 
   /** An exponentially weighted average of run times, for Retry-After. */

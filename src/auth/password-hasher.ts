@@ -12,7 +12,7 @@ import type { Argon2Params } from "../config.js";
 import { constantTimeEqual } from "../domain/constant-time.js";
 import type { HashOptions, PasswordHasher, VerifyResult } from "../domain/ports.js";
 import { ClientGoneError, HashQueueFullError } from "../errors.js";
-import { HashPool, type HashPoolStats } from "./hash-pool.js";
+import { type HashGate, HashPool, type HashPoolObserver, type HashPoolStats } from "./hash-pool.js";
 
 const pbkdf2Async = promisify(pbkdf2);
 
@@ -70,6 +70,16 @@ export class Argon2Hasher implements PasswordHasher {
   }
 
   /** The Argon2 pool's counters (running, queued, started, refused, dropped, average run time). */
+  /** Starts Argon2 jobs only with `gate`'s permission, a bound shared by every process of the machine. */
+  shareGate(gate: HashGate): void {
+    this.pool.shareGate(gate);
+  }
+
+  /** Reports each Argon2 job's wait for a thread and its run time (metrics). */
+  observe(observer: HashPoolObserver): void {
+    this.pool.observe(observer);
+  }
+
   stats(): HashPoolStats {
     return this.pool.stats();
   }

@@ -2,7 +2,10 @@
  * The `latchkey` command: run the server (`dev`, `serve`) and administer organizations and
  * accounts in the configured database.
  */
+import cluster from "node:cluster";
+import { availableParallelism } from "node:os";
 import { Command, InvalidArgumentError, Option } from "commander";
+import { runPrimary, runWorker } from "../cluster.js";
 import { loadConfig, type Mode } from "../config.js";
 import { createContext } from "../context.js";
 import {
@@ -27,6 +30,7 @@ import { loadOrCreateSecrets, SecretsError } from "../secrets.js";
 import { closeOnSignals, startServer } from "../server.js";
 import { syncKeyCache } from "../store/cache-sync.js";
 import { openDatabase } from "../store/database.js";
+import { executedMigrations, migrateToLatest, SchemaTooNewError } from "../store/migrations.js";
 import { closeRedis, openRedis } from "../store/redis.js";
 import { registerLifecycleCommands } from "./lifecycle-commands.js";
 import { readPassword } from "./password-input.js";
@@ -35,6 +39,12 @@ function parseSwitch(value: string): boolean {
   if (value === "on" || value === "true") return true;
   if (value === "off" || value === "false") return false;
   throw new InvalidArgumentError("use on or off");
+}
+
+function parseWorkers(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 256)
+    throw new InvalidArgumentError("a whole number from 1 to 256");
+  return Number(value);
 }
 
 function parseRole(value: string): number {
@@ -46,7 +56,7 @@ function parseRole(value: string): number {
 async function withContext<T>(options: { dev?: boolean }, work: (ctx: Context) => Promise<T>): Promise<T> {
   const mode: Mode = options.dev ? "development" : "production";
   const config = loadConfig(mode);
-  const database = await openDatabase(config.databaseUrl);
+  const database = await openDatabase(config.databaseUrl, { timeoutMs: config.databaseTimeoutMs });
   // With Redis configured, changes made here reach the servers' caches and throttles there.
   const redis = config.redisUrl === null ? null : await openRedis(config.redisUrl, console);
   const ctx = createContext({ config, database, secrets: loadOrCreateSecrets(config.secretsFile), redis });
@@ -85,7 +95,40 @@ export function buildCli(): Command {
   program
     .command("serve")
     .description("run the production server (no demo data, no dev endpoints)")
-    .action(async () => closeOnSignals(await startServer(loadConfig("production"))));
+    .option(
+      "--workers <n>",
+      "server processes sharing the port (default: the number of cores)",
+      parseWorkers,
+      availableParallelism(),
+    )
+    .action(async (opts: { workers: number }) => {
+      const config = loadConfig("production");
+      if (cluster.isWorker) await runWorker(config);
+      else if (opts.workers > 1) await runPrimary(config, opts.workers);
+      else closeOnSignals(await startServer(config));
+    });
+
+  program
+    .command("migrate")
+    .description("apply the database migrations this version has and the database lacks, and say which")
+    .addOption(devOption)
+    .action(async (opts) => {
+      const config = loadConfig(opts.dev ? "development" : "production");
+      const database = await openDatabase(config.databaseUrl, { timeoutMs: config.databaseTimeoutMs, migrate: false });
+      try {
+        const before = await executedMigrations(database.db, database.schema);
+        const applied = await migrateToLatest(database.db, database.schema);
+        for (const name of applied) console.log(`Applied ${name}.`);
+        const total = before.length + applied.length;
+        console.log(
+          applied.length === 0
+            ? `Nothing to apply: the database has all ${total} migrations.`
+            : `The database is up to date: ${total} migrations, ${applied.length} applied now.`,
+        );
+      } finally {
+        await database.close();
+      }
+    });
 
   const realm = program.command("realm").description("manage organizations");
   realm
@@ -261,7 +304,12 @@ export async function main(argv: string[]): Promise<number> {
     await buildCli().parseAsync(argv);
     return 0;
   } catch (err) {
-    if (err instanceof ConfigError || err instanceof AccountError || err instanceof SecretsError) {
+    if (
+      err instanceof ConfigError ||
+      err instanceof AccountError ||
+      err instanceof SecretsError ||
+      err instanceof SchemaTooNewError
+    ) {
       console.error(`latchkey: ${err.message}`);
       return 1;
     }

@@ -10,6 +10,7 @@ import type { Limit, RateLimiter } from "./rate-limiter.js";
 import type { RateRule } from "./rate-rules.js";
 import type { Site } from "./site.js";
 import type { JwtVerifier, OidcSettings } from "./sso-ports.js";
+import type { Telemetry } from "./telemetry.js";
 
 /** Where a login came from, for notifications and audit. */
 export interface LoginSource {
@@ -103,6 +104,8 @@ export interface Context {
   /** Called after every successful API-key login (new-login email, client record). */
   onLogin: (user: User, realm: Realm, source: LoginSource) => void;
   log: Log;
+  /** Counts logins and throttle hits for the operators' metrics. */
+  telemetry: Telemetry;
   /** Records each key's last use (LATCHKEY_TRACK_KEY_USE); null when that is off. */
   keyUse?: KeyUseTracker | null;
 }

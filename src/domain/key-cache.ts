@@ -2,6 +2,12 @@
  * The in-process cache in front of API-key lookups: key digest → the user and organization it
  * authenticates. Any change to a user or an organization must invalidate it; `src/domain`
  * operations do so after they commit, and a broadcaster repeats it on other nodes.
+ *
+ * Revocation must hold when the broadcast does not arrive, so the cache never trusts itself
+ * for long: every entry expires after a bounded lifetime (the worst case for a change no
+ * node heard), and while the node's invalidation channel is down the cache is not consulted
+ * at all; when the channel returns, the cache is flushed whole, since anything may have
+ * changed meanwhile.
  */
 import { LRUCache } from "lru-cache";
 import type { Realm, User } from "./model.js";
@@ -21,16 +27,42 @@ export function makePrincipal(user: User, realm: Realm): Principal {
 
 export type Invalidation = { kind: "user"; userId: number } | { kind: "realm"; realmId: number } | { kind: "all" };
 
+export interface KeyCacheOptions {
+  /** Entries kept at most; 0 turns the cache off. */
+  maxEntries: number;
+  /** How long an entry may be trusted, in milliseconds. */
+  ttlMs: number;
+  /** A monotonic clock in milliseconds (`performance.now()` by default); tests pass their own. */
+  now?: () => number;
+}
+
+/** What the cache has done since it was made, for metrics. */
+export interface KeyCacheStats {
+  hits: number;
+  misses: number;
+  /** Whole-cache drops: a change from another process, or the invalidation channel's return. */
+  flushes: number;
+}
+
 export class KeyCache {
   private readonly entries: LRUCache<string, Principal> | null;
   private readonly digestsByUser = new Map<number, Set<string>>();
   private readonly listeners: ((event: Invalidation) => void)[] = [];
+  readonly stats: KeyCacheStats = { hits: 0, misses: 0, flushes: 0 };
+  /** Until a channel says otherwise, only this process changes the data: the cache is trusted. */
+  private channelUp = true;
 
-  constructor(maxEntries: number) {
+  constructor(options: KeyCacheOptions) {
+    const now = options.now;
     this.entries =
-      maxEntries > 0
+      options.maxEntries > 0
         ? new LRUCache<string, Principal>({
-            max: maxEntries,
+            max: options.maxEntries,
+            ttl: options.ttlMs,
+            // Checked on every read: an expired entry is never returned.
+            ttlResolution: 0,
+            updateAgeOnGet: false,
+            ...(now === undefined ? {} : { perf: { now } }),
             dispose: (principal, digest) => this.forget(principal.user.id, digest),
           })
         : null;
@@ -57,18 +89,39 @@ export class KeyCache {
     return this.generation;
   }
 
+  /** Whether the invalidation channel is up, so that cached answers may be given. */
+  get trusted(): boolean {
+    return this.channelUp;
+  }
+
+  /**
+   * The node can no longer hear other nodes' invalidations: every lookup goes to the
+   * database until `channelRestored()`.
+   */
+  channelLost(): void {
+    if (!this.channelUp) return;
+    this.channelUp = false;
+    this.flush();
+  }
+
+  /** The channel is back: drop everything (changes made meanwhile were not heard) and trust again. */
+  channelRestored(): void {
+    this.flush();
+    this.channelUp = true;
+  }
+
   get(digest: string): Principal | undefined {
     if (this.entries === null) return undefined;
-    if (this.staleCheck?.()) {
-      this.generation++;
-      this.entries.clear();
-    }
-    return this.entries.get(digest);
+    if (this.staleCheck?.()) this.flush();
+    const found = this.channelUp ? this.entries.get(digest) : undefined;
+    if (found === undefined) this.stats.misses++;
+    else this.stats.hits++;
+    return found;
   }
 
   /** Caches `principal`; with `epoch` (from before the lookup), only if nothing was invalidated since. */
   set(digest: string, principal: Principal, epoch?: number): void {
-    if (this.entries === null) return;
+    if (this.entries === null || !this.channelUp) return;
     if (epoch !== undefined && epoch !== this.generation) return;
     this.entries.set(digest, principal);
     let digests = this.digestsByUser.get(principal.user.id);
@@ -99,7 +152,7 @@ export class KeyCache {
     this.generation++;
     if (this.entries === null) return;
     if (event.kind === "all") {
-      this.entries.clear();
+      this.flush();
     } else if (event.kind === "user") {
       for (const digest of [...(this.digestsByUser.get(event.userId) ?? [])]) this.entries.delete(digest);
     } else {
@@ -107,6 +160,12 @@ export class KeyCache {
         if (principal.realm.id === event.realmId) this.entries.delete(digest);
       }
     }
+  }
+
+  private flush(): void {
+    this.generation++;
+    this.stats.flushes++;
+    this.entries?.clear();
   }
 
   private forget(userId: number, digest: string): void {

@@ -16,6 +16,8 @@ export class KeyUseTracker {
   /** Key digest → when its use was last written. */
   private readonly written = new Map<string, number>();
   private readonly pending = new Set<Promise<void>>();
+  /** Writes started since the tracker was made (benchmarks and metrics). */
+  writes = 0;
 
   constructor(
     private readonly store: KeyUseStore,
@@ -34,6 +36,7 @@ export class KeyUseTracker {
     if (last !== undefined && now - last < this.intervalMs) return;
     if (last === undefined && this.written.size >= MAX_TRACKED_KEYS) this.sweep(now);
     this.written.set(digest, now);
+    this.writes++;
     const use: KeyUse = { usedAt: now, ...describe(source) };
     const write = this.store
       .record(userId, digest, use)

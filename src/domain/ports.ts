@@ -157,6 +157,8 @@ export interface Stores {
   oidcLogins: OidcLoginStore;
   /** Runs `work` in one transaction; it commits when `work` resolves and rolls back if it throws. */
   transaction<T>(work: (stores: Stores) => Promise<T>): Promise<T>;
+  /** Resolves when the database answers a trivial query (readiness checks). */
+  ping(): Promise<void>;
 }
 
 /** Thrown by a store when a unique constraint would be broken. */

@@ -70,6 +70,11 @@ export function verifyCachedApiKey(ctx: Context, check: KeyCheck): Principal | u
   return cached === undefined ? undefined : admit(cached, check);
 }
 
+/** `verifyApiKey` once the cache has been asked and had no answer (`verifyCachedApiKey` returned undefined). */
+export async function verifyStoredApiKey(ctx: Context, check: KeyCheck): Promise<Principal> {
+  return admit(await loadPrincipal(ctx, digestOf(ctx, check)), check);
+}
+
 /** Returns who the key authenticates, or throws the error Zulip gives for it. */
 export async function verifyApiKey(ctx: Context, check: KeyCheck): Promise<Principal> {
   const digest = digestOf(ctx, check);

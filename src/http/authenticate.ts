@@ -8,8 +8,16 @@ import { hasApiKeyFormat } from "../domain/api-key.js";
 import type { Context } from "../domain/context.js";
 import type { Principal } from "../domain/key-cache.js";
 import { pythonStrip } from "../domain/python-text.js";
-import { verifyApiKey, verifyCachedApiKey } from "../domain/verify-api-key.js";
-import { BASIC_CHALLENGE, invalidApiKey, NotLoggedInError, SESSION_CHALLENGE, unauthorizedBasic, ZulipError } from "../errors.js";
+import { verifyCachedApiKey, verifyStoredApiKey } from "../domain/verify-api-key.js";
+import {
+  BASIC_CHALLENGE,
+  invalidApiKey,
+  NotLoggedInError,
+  SESSION_CHALLENGE,
+  ServiceUnavailableError,
+  unauthorizedBasic,
+  ZulipError,
+} from "../errors.js";
 import { parseBasicCredentials } from "./basic-credentials.js";
 import { clientName } from "./client-name.js";
 import { applyLimit } from "./plugins/rate-limits.js";
@@ -88,7 +96,7 @@ export function makeRestAuthenticator(ctx: Context): Authenticate {
       remember(header, entry);
       return admitted(request, principal, digest);
     }
-    return verifyApiKey(ctx, check).then(
+    return verifyStoredApiKey(ctx, check).then(
       (found) => {
         remember(header, entry);
         return admitted(request, found, digest);
@@ -100,7 +108,10 @@ export function makeRestAuthenticator(ctx: Context): Authenticate {
   };
 }
 
-/** Every error from the key check becomes 401 UNAUTHORIZED with the Basic challenge. */
+/**
+ * Every error from the key check becomes 401 UNAUTHORIZED with the Basic challenge, except an
+ * outage (503): the key may be good, and the client should try again rather than log out.
+ */
 function rewrap(err: unknown): unknown {
-  return err instanceof ZulipError ? unauthorizedBasic(err.message) : err;
+  return err instanceof ZulipError && !(err instanceof ServiceUnavailableError) ? unauthorizedBasic(err.message) : err;
 }

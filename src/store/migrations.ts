@@ -142,7 +142,9 @@ const keyLifecycle: Migration = {
 
 /**
  * Every migration. Names sort in the order they run on a fresh database; a database that
- * already ran later ones still gets an earlier one it lacks (each migration only adds).
+ * already ran later ones still gets an earlier one it lacks (each migration only adds). A
+ * released migration never changes: databases made by every earlier version must upgrade
+ * (test/store/upgrade.test.ts starts from the schema 0.1.0 made).
  */
 export const MIGRATIONS: Record<string, Migration> = {
   "0001_core": core,
@@ -159,11 +161,45 @@ class InCodeProvider implements MigrationProvider {
 }
 
 /**
- * Brings the schema up to date; throws with the failing migration's error. `schema` names the
- * PostgreSQL schema the tables live in, so that the migrator does not mistake another schema's
- * bookkeeping tables (in the same database) for its own.
+ * The database was migrated by a newer Latchkey: its schema has migrations this version does
+ * not know, so this version must not run on it (it could write rows the newer code misreads).
  */
-export async function migrateToLatest(db: AnyDb, schema?: string): Promise<void> {
+export class SchemaTooNewError extends Error {
+  override name = "SchemaTooNewError";
+  constructor(readonly unknown: string[]) {
+    super(
+      `the database was upgraded by a newer Latchkey (migrations this version does not know: ${unknown.join(", ")}); run that version or newer`,
+    );
+  }
+}
+
+/** Names of the migrations the database has run, in order; empty for a new database. */
+export async function executedMigrations(db: AnyDb, schema?: string): Promise<string[]> {
+  const from = schema === undefined ? db : db.withSchema(schema);
+  try {
+    const rows = await from.selectFrom("kysely_migration").select("name").orderBy("name").execute();
+    return rows.map((r) => r.name as string);
+  } catch (err) {
+    // No bookkeeping table yet: a new database. Any other failure shows when migrating.
+    if (/kysely_migration/.test((err as Error).message)) return [];
+    throw err;
+  }
+}
+
+/** Throws `SchemaTooNewError` when the database has run migrations this version does not have. */
+export async function refuseNewerSchema(db: AnyDb, schema?: string): Promise<void> {
+  const unknown = (await executedMigrations(db, schema)).filter((name) => !(name in MIGRATIONS));
+  if (unknown.length > 0) throw new SchemaTooNewError(unknown);
+}
+
+/**
+ * Brings the schema up to date and returns the names of the migrations it applied (none when
+ * it was current); throws with the failing migration's error, or `SchemaTooNewError`. `schema`
+ * names the PostgreSQL schema the tables live in, so that the migrator does not mistake another
+ * schema's bookkeeping tables (in the same database) for its own.
+ */
+export async function migrateToLatest(db: AnyDb, schema?: string): Promise<string[]> {
+  await refuseNewerSchema(db, schema);
   const migrator = new Migrator({
     db,
     provider: new InCodeProvider(),
@@ -173,7 +209,7 @@ export async function migrateToLatest(db: AnyDb, schema?: string): Promise<void>
   });
   for (let attempt = 1; ; attempt++) {
     const { error, results } = await migrator.migrateToLatest();
-    if (!error) return;
+    if (!error) return (results ?? []).filter((r) => r.status === "Success").map((r) => r.migrationName);
     const failed = results?.find((r) => r.status === "Error")?.migrationName;
     // Before any migration runs, the migrator looks at every schema's tables by name; a schema
     // another client drops meanwhile (in a shared database) makes that look fail. It is only a

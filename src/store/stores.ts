@@ -1,5 +1,5 @@
 /** Kysely repositories implementing the domain's storage ports, for SQLite and PostgreSQL alike. */
-import type { Kysely, Transaction } from "kysely";
+import { type Kysely, sql, type Transaction } from "kysely";
 import type { SealedKey } from "../domain/api-key.js";
 import { emailKey, type Realm, type User } from "../domain/model.js";
 import {
@@ -312,5 +312,8 @@ export function createStores(db: Db): Stores {
       db.isTransaction
         ? work(createStores(db))
         : (db as Kysely<Database>).transaction().execute((trx) => work(createStores(trx))),
+    ping: async () => {
+      await sql`SELECT 1`.execute(db);
+    },
   };
 }

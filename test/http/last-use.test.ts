@@ -126,3 +126,17 @@ test("a failed write is logged and the request is still answered", async (t) => 
   await server.ctx.keyUse?.flush();
   assert.deepEqual(warnings, ["could not record an API key's use"]);
 });
+
+test("LATCHKEY_TRACK_KEY_USE_INTERVAL sets how often a key's use is written", async (t) => {
+  const server = await makeTestServer({ env: { LATCHKEY_TRACK_KEY_USE_INTERVAL: "5" } });
+  t.after(() => server.close());
+  const auth = hamletAuth(server);
+  const start = server.clock.now();
+  await use(server, auth, { "user-agent": "ZulipMobile/27.1" }, "203.0.113.5");
+  server.clock.advance(4);
+  await use(server, auth, { "user-agent": "ZulipMobile/27.1" }, "203.0.113.6");
+  assert.deepEqual(await lastUse(server), { usedAt: start, ip: "203.0.113.5", client: "ZulipMobile" });
+  server.clock.advance(1);
+  await use(server, auth, { "user-agent": "ZulipMobile/27.1" }, "203.0.113.7");
+  assert.deepEqual(await lastUse(server), { usedAt: start + 5000, ip: "203.0.113.7", client: "ZulipMobile" });
+});

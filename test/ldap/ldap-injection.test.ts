@@ -99,12 +99,16 @@ describe("ldap-injection", () => {
     const server = await makeLdapServer(emailAttrEnv(slapd, { LATCHKEY_BODY_LIMIT: String(4 * 1024 * 1024) }));
     t.after(() => server.close());
     await server.setMethods({ autoCreate: true });
-    const odd = ["a".repeat(1024 * 1024), `${"b".repeat(300_000)}@example.com`, "\ud800", "al\u200bice", "\u0000"];
+    // As large as a login body may be (64 KiB, whatever LATCHKEY_BODY_LIMIT says).
+    const odd = ["a".repeat(60_000), `${"b".repeat(50_000)}@example.com`, "\ud800", "al\u200bice", "\u0000"];
     for (const username of odd) {
       const outcome = await server.login(username, PASSWORDS.alice);
       assert.equal(outcome.status, 401, username.slice(0, 20));
       assert.deepEqual(outcome.body, AUTH_FAILED);
     }
+    // Larger ones never reach the directory: the body is refused first.
+    const huge = await server.login("a".repeat(1024 * 1024), PASSWORDS.alice);
+    assert.equal(huge.status, 413);
     assert.ok(!server.log.some((line) => line.includes("LDAP directory unavailable")));
   });
 });

@@ -17,7 +17,7 @@ import { type DatabaseHandle, openDatabase } from "../../src/store/database.js";
 import { closeRedis, openRedis } from "../../src/store/redis.js";
 import { freshPostgresUrl, testConfig } from "../helper.js";
 import { cuttableRedis, testRedis, unreachableRedisUrl, waitUntilReady } from "../redis-helper.js";
-import { eventually as eventuallyOutcome, keyOutcome as outcomeOf } from "./key-outcome.js";
+import { eventually as eventuallyOutcome, keyOutcome as keyOutcomeFor, keyOutcome as outcomeOf } from "./key-outcome.js";
 
 const quiet = { warn() {}, error() {} };
 
@@ -121,6 +121,44 @@ if (redis !== null && postgres !== null) {
         if (!refused) await new Promise((r) => setTimeout(r, 10));
       }
       assert.equal(refused, true);
+    });
+
+    test("a change whose broadcast failed makes every node flush once the sender can publish again", async (t) => {
+      const channel = `${redis.prefix}cache-owed`;
+      const proxy = await cuttableRedis(redis.url);
+      const senderClient = await openRedis(proxy.url, quiet);
+      const sender = await node(senderClient, channel);
+      const listener = await node(await redis.connect(), channel);
+      t.after(async () => {
+        for (const n of [sender, listener]) {
+          await n.sync.close();
+          await n.db.close();
+        }
+        await closeRedis(senderClient);
+        await proxy.close();
+      });
+      const { apiKey, userId } = await seed(sender.ctx, "desdemona@zulip.com");
+      const check = () => keyOutcomeFor(listener.ctx, apiKey, "desdemona@zulip.com");
+      assert.equal(await check(), "ok");
+      assert.equal(listener.ctx.keyCache.size, 1);
+
+      // Only the sender loses Redis: the listener keeps trusting its cache, and the
+      // deactivation's message cannot go out.
+      proxy.cut();
+      for (let i = 0; i < 200 && senderClient.status === "ready"; i++) await new Promise((r) => setTimeout(r, 10));
+      await setAccountActive(sender.ctx, userId, false);
+      assert.equal(await check(), "ok", "the listener answers from its cache: it heard nothing");
+
+      proxy.restore();
+      await waitUntilReady(senderClient);
+      // Within the test's bound (well under the cache's 30-s lifetime), the sender's request to
+      // flush reaches the listener.
+      let outcome = "";
+      for (let i = 0; i < 100 && outcome !== "Account is deactivated"; i++) {
+        outcome = await check();
+        if (outcome !== "Account is deactivated") await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.equal(outcome, "Account is deactivated");
     });
   });
 }

@@ -55,16 +55,30 @@ export async function parseMultipartFields(contentType: string, body: Buffer): P
   return fields;
 }
 
-export async function registerBodyParsers(app: FastifyInstance, bodyLimit: number): Promise<void> {
+/**
+ * The body parsers. They take no limit of their own: Fastify applies the route's `bodyLimit`
+ * (login endpoints take a smaller one, `LOGIN_BODY_LIMIT`) or else the app's.
+ */
+export async function registerBodyParsers(app: FastifyInstance): Promise<void> {
   app.removeAllContentTypeParsers();
-  await app.register(formbody, { bodyLimit });
-  app.addContentTypeParser("multipart/form-data", { parseAs: "buffer", bodyLimit }, (request, body, done) => {
+  await app.register(formbody);
+  app.addContentTypeParser("multipart/form-data", { parseAs: "buffer" }, (request, body, done) => {
     parseMultipartFields(request.headers["content-type"] ?? "", body as Buffer).then(
       (fields) => done(null, fields),
       (err: Error) => done(err),
     );
   });
-  app.addContentTypeParser("*", { parseAs: "buffer", bodyLimit }, (_request, _body, done) => {
+  app.addContentTypeParser("*", { parseAs: "buffer" }, (_request, _body, done) => {
     done(null, undefined);
   });
 }
+
+/**
+ * The body limit of the login endpoints (a username and a password of at most 4096 bytes),
+ * or the app's own when that is smaller: a slow or huge body costs the server less memory.
+ */
+export function loginBodyLimit(app: FastifyInstance): number {
+  return Math.min(app.initialConfig.bodyLimit ?? LOGIN_BODY_LIMIT, LOGIN_BODY_LIMIT);
+}
+
+export const LOGIN_BODY_LIMIT = 64 * 1024;

@@ -11,6 +11,7 @@ import { emailKey, isRealmAdmin, type User } from "../../domain/model.js";
 import { authenticationFailed, invalidEmail, realmDeactivated, userDeactivated } from "../../errors.js";
 import { registerEndpoint } from "../endpoint.js";
 import { readParam, requireParam } from "../params.js";
+import { loginBodyLimit } from "../plugins/body-parsers.js";
 import { loginSource, requireRealmFromRequest } from "../request-info.js";
 import { apiKeyResponse, successSchema } from "../schemas.js";
 
@@ -33,6 +34,7 @@ export function registerDevLogin(app: FastifyInstance, ctx: Context, { startBrow
   registerEndpoint(app, "/api/v1/dev_fetch_api_key", {
     POST: {
       typed: true,
+      bodyLimit: loginBodyLimit(app),
       config: { limitByAddress: true },
       schema: { response: { 200: apiKeyResponse } },
       handler: async (request, reply) => {
@@ -49,6 +51,7 @@ export function registerDevLogin(app: FastifyInstance, ctx: Context, { startBrow
         const apiKey = await revealApiKey(ctx, user.id);
         // Zulip's do_login: the browser (or client) that asked is logged in to the web app too.
         await startBrowserSession(request, reply, user);
+        ctx.telemetry.login("dev", "success");
         ctx.onLogin(user, realm, loginSource(request, client));
         return {
           result: "success",

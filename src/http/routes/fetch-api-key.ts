@@ -7,11 +7,13 @@ import { revealApiKey } from "../../domain/accounts.js";
 import type { Context } from "../../domain/context.js";
 import { isValidEmail } from "../../domain/email.js";
 import { ldapEnabled, loginWithPassword, passwordAuthEnabled } from "../../domain/login.js";
+import { observeLogin } from "../../domain/telemetry.js";
 import { ClientGoneError, invalidEmail, RateLimitError, ServiceUnavailableError, ZulipError } from "../../errors.js";
 import type { Authenticate } from "../authenticate.js";
 import { clientGoneSignal } from "../client-gone.js";
 import { registerEndpoint } from "../endpoint.js";
 import { readParam, requireParam } from "../params.js";
+import { loginBodyLimit } from "../plugins/body-parsers.js";
 import { recordRateDecision } from "../plugins/rate-limits.js";
 import { loginSource, requireRealmFromRequest } from "../request-info.js";
 import { apiKeyResponse, successSchema } from "../schemas.js";
@@ -20,6 +22,7 @@ export function registerFetchApiKey(app: FastifyInstance, ctx: Context): void {
   registerEndpoint(app, "/api/v1/fetch_api_key", {
     POST: {
       typed: true,
+      bodyLimit: loginBodyLimit(app),
       config: { limitByAddress: true },
       schema: { response: { 200: apiKeyResponse } },
       handler: async (request, reply) => {
@@ -31,8 +34,12 @@ export function registerFetchApiKey(app: FastifyInstance, ctx: Context): void {
         if (!ldapEnabled(ctx, realm) && !isValidEmail(username)) throw invalidEmail();
         // The request's own logger, so that lines the login writes carry the request id.
         const signal = clientGoneSignal(reply);
-        const { user } = await loginWithPassword({ ...ctx, log: request.log }, { realm, username, password, signal }, (rate) =>
-          recordRateDecision(request, rate),
+        const { user } = await observeLogin(
+          ctx.telemetry,
+          "api",
+          loginWithPassword({ ...ctx, log: request.log }, { realm, username, password, signal }, (rate) =>
+            recordRateDecision(request, rate),
+          ),
         );
         ctx.onLogin(user, realm, loginSource(request, client));
         return {
@@ -56,6 +63,7 @@ export function registerJsonFetchApiKey(app: FastifyInstance, ctx: Context, auth
     POST: {
       typed: true,
       authenticate,
+      bodyLimit: loginBodyLimit(app),
       schema: { response: { 200: jsonApiKeyResponse } },
       handler: async (request, reply) => {
         const principal = request.principal;
@@ -65,10 +73,14 @@ export function registerJsonFetchApiKey(app: FastifyInstance, ctx: Context, auth
         if (passwordAuthEnabled(ctx, realm)) {
           let ok = false;
           try {
-            const result = await loginWithPassword(
-              { ...ctx, log: request.log },
-              { realm, username: user.deliveryEmail, password, signal: clientGoneSignal(reply) },
-              (rate) => recordRateDecision(request, rate),
+            const result = await observeLogin(
+              ctx.telemetry,
+              "json",
+              loginWithPassword(
+                { ...ctx, log: request.log },
+                { realm, username: user.deliveryEmail, password, signal: clientGoneSignal(reply) },
+                (rate) => recordRateDecision(request, rate),
+              ),
             );
             ok = result.user.id === user.id;
           } catch (err) {

@@ -7,8 +7,10 @@ import type { Context } from "../../domain/context.js";
 import { isValidEmail } from "../../domain/email.js";
 import { deactivatedAccountMessage, ldapEnabled, loginWithPassword, passwordAuthEnabled } from "../../domain/login.js";
 import type { User } from "../../domain/model.js";
+import { observeLogin } from "../../domain/telemetry.js";
 import { ClientGoneError, RateLimitError, ZulipError } from "../../errors.js";
 import { clientGoneSignal } from "../../http/client-gone.js";
+import { loginBodyLimit } from "../../http/plugins/body-parsers.js";
 import { recordRateDecision } from "../../http/plugins/rate-limits.js";
 import { finishLogin, loginTarget, renderLogin } from "../login-flow.js";
 import { csrfCheck, currentUser, field, queryValue, redirect, safeNext, tryAgainIn } from "../page-kit.js";
@@ -49,8 +51,12 @@ export function registerLoginRoutes(app: FastifyInstance, ctx: Context, { devMod
     let user: User;
     try {
       const signal = clientGoneSignal(reply);
-      ({ user } = await loginWithPassword({ ...ctx, log: request.log }, { realm, username, password, signal }, (rate) =>
-        recordRateDecision(request, rate),
+      ({ user } = await observeLogin(
+        ctx.telemetry,
+        "web",
+        loginWithPassword({ ...ctx, log: request.log }, { realm, username, password, signal }, (rate) =>
+          recordRateDecision(request, rate),
+        ),
       ));
     } catch (err) {
       if (!(err instanceof ZulipError) || err instanceof ClientGoneError) throw err;
@@ -64,6 +70,6 @@ export function registerLoginRoutes(app: FastifyInstance, ctx: Context, { devMod
 
   for (const url of ["/login/", "/login", "/accounts/login/"]) {
     app.get(url, loginGet);
-    app.post(url, { preHandler: csrfCheck(app), config: { limitByAddress: true } }, loginPost);
+    app.post(url, { preHandler: csrfCheck(app), bodyLimit: loginBodyLimit(app), config: { limitByAddress: true } }, loginPost);
   }
 }
