@@ -18,6 +18,7 @@ import {
 import { acceptEveryMethod } from "./http/endpoint.js";
 import { registerBodyParsers } from "./http/plugins/body-parsers.js";
 import { registerErrorEnvelope, sendFrameworkError } from "./http/plugins/error-envelope.js";
+import { registerHashGate } from "./http/plugins/hash-gate.js";
 import { registerOperations } from "./http/plugins/operations.js";
 import { registerRateLimits } from "./http/plugins/rate-limits.js";
 import { newRequestId } from "./http/request-id.js";
@@ -124,6 +125,7 @@ export async function buildApp({ config, ctx, logger, readiness, metrics }: Buil
   registerErrorEnvelope(app, { authenticate, notFoundPage: sendNotFoundPage });
   await registerBodyParsers(app);
   registerRateLimits(app, ctx);
+  registerHashGate(app, ctx);
 
   registerFetchApiKey(app, ctx);
   registerJwtFetchApiKey(app, ctx, config);

@@ -23,7 +23,7 @@ export function registerFetchApiKey(app: FastifyInstance, ctx: Context): void {
     POST: {
       typed: true,
       bodyLimit: loginBodyLimit(app),
-      config: { limitByAddress: true },
+      config: { limitByAddress: true, needsHasher: true },
       schema: { response: { 200: apiKeyResponse } },
       handler: async (request, reply) => {
         const username = requireParam(request, "username");
