@@ -124,6 +124,44 @@ test("a storm beyond the hash queue's bound gets immediate 503s with Retry-After
   assert.ok(first503 < events.indexOf("blocker done") && events.indexOf("users/me 200") < events.indexOf("blocker done"));
 });
 
+test("while the hash queue is full a login is refused before its body is read: a malformed or oversized one gets the 503 too", async (t) => {
+  const argon2 = new Argon2Hasher(FAST_ARGON2, 1, 10, 4);
+  const server = await makeTestServer({ hasher: argon2 });
+  t.after(() => server.close());
+  await argon2.verifyDummy("warm-up");
+  const blocker = await blockTheHasher(argon2);
+  const waiting = Array.from({ length: 4 }, (_, i) =>
+    server.app.inject({
+      method: "POST",
+      url: "/api/v1/fetch_api_key",
+      ...form({ username: `wait${i}@zulip.com`, password: "guess" }),
+    }),
+  );
+  for (let i = 0; i < 100_000 && argon2.stats().queued < 4; i++) await new Promise((r) => setImmediate(r));
+  assert.equal(argon2.stats().queued, 4, "the queue is full");
+
+  const oversized = { "content-type": "application/x-www-form-urlencoded" };
+  const bad = [
+    { url: "/api/v1/fetch_api_key", headers: oversized, payload: `username=${"a".repeat(70 * 1024)}&password=x` },
+    { url: "/api/v1/fetch_api_key", headers: { "content-type": "text/csv" }, payload: "username,password" },
+    { url: "/json/fetch_api_key", headers: oversized, payload: `username=${"a".repeat(70 * 1024)}&password=x` },
+  ];
+  for (const request of bad) {
+    const res = await server.app.inject({ method: "POST", ...request });
+    assert.equal(res.statusCode, 503, request.url);
+    assert.equal((res.json() as { code: string }).code, "SERVICE_UNAVAILABLE");
+    assert.ok(Number(res.headers["retry-after"]) > 0);
+  }
+  await blocker.done;
+  await Promise.all(waiting);
+  // With room in the queue the same requests are read, and refused for what they are.
+  const tooLarge = await server.app.inject({ method: "POST", ...(bad[0] as (typeof bad)[0]) });
+  assert.equal(tooLarge.statusCode, 413);
+  const wrongType = await server.app.inject({ method: "POST", ...(bad[1] as (typeof bad)[0]) });
+  assert.notEqual(wrongType.statusCode, 503);
+  assert.equal(wrongType.statusCode >= 400 && wrongType.statusCode < 500, true);
+});
+
 test("a login whose client hangs up while it waits for the hasher is dropped before it starts", async (t) => {
   const argon2 = new Argon2Hasher(FAST_ARGON2, 1, 10, 4);
   const server = await makeTestServer({ hasher: argon2 });

@@ -64,6 +64,7 @@ export function registerJsonFetchApiKey(app: FastifyInstance, ctx: Context, auth
       typed: true,
       authenticate,
       bodyLimit: loginBodyLimit(app),
+      config: { needsHasher: true },
       schema: { response: { 200: jsonApiKeyResponse } },
       handler: async (request, reply) => {
         const principal = request.principal;
