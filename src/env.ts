@@ -47,6 +47,24 @@ export function readBool(env: Env, name: string, fallback: boolean): boolean {
   throw new ConfigError(name, `expected true or false, got ${JSON.stringify(env[name])}`);
 }
 
+/**
+ * A setting written as a JSON object (its entries, in the order written), or null when it is
+ * unset; `shape` shows the expected form in the error for anything else.
+ */
+export function readJsonObject(env: Env, name: string, shape: string): [string, unknown][] | null {
+  const raw = readRaw(env, name);
+  if (raw === "") return null;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch (err) {
+    throw new ConfigError(name, `not valid JSON: ${(err as Error).message}`);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
+    throw new ConfigError(name, `expected a JSON object${shape}`);
+  return Object.entries(parsed as Record<string, unknown>);
+}
+
 /** The contents of the file a variable names (a PEM CA file, say), or null when it is unset. */
 export function readFileSetting(env: Env, name: string): Buffer | null {
   const path = readRaw(env, name);

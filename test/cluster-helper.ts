@@ -10,6 +10,12 @@ import { request as httpRequest } from "node:http";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import type { Config } from "../src/config.js";
+import { createContext } from "../src/context.js";
+import { createAccount, createRealm } from "../src/domain/accounts.js";
+import { loadOrCreateSecrets } from "../src/secrets.js";
+import { openDatabase } from "../src/store/database.js";
+import { testConfig } from "./helper.js";
 
 export const BIN = join(import.meta.dirname, "..", "bin", "latchkey.js");
 
@@ -74,6 +80,52 @@ export function call(port: number, path: string, options: CallOptions = {}): Pro
 /** `Authorization: Basic base64(email:key)`. */
 export function basicAuth(email: string, key: string): Record<string, string> {
   return { authorization: `Basic ${Buffer.from(`${email}:${key}`).toString("base64")}` };
+}
+
+/**
+ * A database for server processes to open: one organization at the root domain named `realmName`,
+ * with ann@example.com (password `password`, or none). Returns Ann's API key.
+ */
+export async function seedAnn(
+  databaseUrl: string,
+  secretsFile: string,
+  realmName: string,
+  password: string | null,
+  config: Config = testConfig("production"),
+): Promise<string> {
+  const database = await openDatabase(databaseUrl);
+  try {
+    const ctx = createContext({ config, database, secrets: loadOrCreateSecrets(secretsFile) });
+    const realm = await createRealm(ctx, { subdomain: "", name: realmName });
+    return (await createAccount(ctx, { realmId: realm.id, email: "ann@example.com", fullName: "Ann", password })).apiKey;
+  } finally {
+    await database.close();
+  }
+}
+
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `latchkey ...args` to its end with `stdin` as its input. */
+export function runCli(env: Record<string, string>, args: string[], stdin = ""): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (c: Buffer) => {
+      stdout += c.toString();
+    });
+    child.stderr.on("data", (c: Buffer) => {
+      stderr += c.toString();
+    });
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+    child.stdin.on("error", () => {});
+    child.stdin.end(stdin);
+  });
 }
 
 export interface NodeProcess {

@@ -8,11 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { createContext } from "../src/context.js";
-import { createAccount, createRealm } from "../src/domain/accounts.js";
-import { loadOrCreateSecrets } from "../src/secrets.js";
-import { openDatabase } from "../src/store/database.js";
-import { type Answer, basicAuth, call, type NodeProcess, nodeEnv, pollUntil, startNode } from "./cluster-helper.js";
+import { type Answer, basicAuth, call, type NodeProcess, nodeEnv, pollUntil, seedAnn, startNode } from "./cluster-helper.js";
 import { testConfig } from "./helper.js";
 
 const PASSWORD = "Workers-Passw0rd-3";
@@ -27,15 +23,13 @@ describe("serve --workers", () => {
   let key = "";
 
   before(async () => {
-    const database = await openDatabase(databaseUrl);
-    const ctx = createContext({
-      config: testConfig("production", { LATCHKEY_ARGON2_MEMORY_KIB: "19456", LATCHKEY_ARGON2_PARALLELISM: "1" }),
-      database,
-      secrets: loadOrCreateSecrets(join(dir, "secrets.json")),
-    });
-    const realm = await createRealm(ctx, { subdomain: "", name: "Workers" });
-    key = (await createAccount(ctx, { realmId: realm.id, email: "ann@example.com", fullName: "Ann", password: PASSWORD })).apiKey;
-    await database.close();
+    key = await seedAnn(
+      databaseUrl,
+      join(dir, "secrets.json"),
+      "Workers",
+      PASSWORD,
+      testConfig("production", { LATCHKEY_ARGON2_MEMORY_KIB: "19456", LATCHKEY_ARGON2_PARALLELISM: "1" }),
+    );
     server = await startNode(
       nodeEnv(dir, {
         LATCHKEY_DATABASE_URL: databaseUrl,

@@ -11,12 +11,18 @@ import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { createContext } from "../src/context.js";
-import { createAccount, createRealm } from "../src/domain/accounts.js";
-import { loadOrCreateSecrets } from "../src/secrets.js";
-import { openDatabase } from "../src/store/database.js";
-import { type Answer, BIN, basicAuth, call, freePort, type NodeProcess, startNode, startRedisServer } from "./cluster-helper.js";
-import { freshPostgresUrl, testConfig } from "./helper.js";
+import {
+  type Answer,
+  BIN,
+  basicAuth,
+  call,
+  freePort,
+  type NodeProcess,
+  seedAnn,
+  startNode,
+  startRedisServer,
+} from "./cluster-helper.js";
+import { freshPostgresUrl } from "./helper.js";
 import { startNginx } from "./nginx-helper.js";
 
 const DEPLOY = join(import.meta.dirname, "..", "deploy");
@@ -121,20 +127,7 @@ if (postgres !== null) {
         ports,
       );
 
-      const database = await openDatabase(postgres.url);
-      const ctx = createContext({
-        config: testConfig("production"),
-        database,
-        secrets: loadOrCreateSecrets(env.LATCHKEY_SECRETS_FILE as string),
-      });
-      const realm = await createRealm(ctx, { subdomain: "", name: "Deployed" });
-      const { apiKey } = await createAccount(ctx, {
-        realmId: realm.id,
-        email: "ann@example.com",
-        fullName: "Ann",
-        password: null,
-      });
-      await database.close();
+      const apiKey = await seedAnn(postgres.url, env.LATCHKEY_SECRETS_FILE as string, "Deployed", null);
 
       const nginx = await startNginx({ upstreams: ports, dir: join(dir, "nginx") });
       t.after(() => nginx.stop());

@@ -8,11 +8,7 @@ import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { createContext } from "../src/context.js";
-import { createAccount, createRealm } from "../src/domain/accounts.js";
-import { loadOrCreateSecrets } from "../src/secrets.js";
-import { openDatabase } from "../src/store/database.js";
-import { call, freePort, nodeEnv, pollUntil, startNode } from "./cluster-helper.js";
+import { call, freePort, nodeEnv, pollUntil, seedAnn, startNode } from "./cluster-helper.js";
 import { testConfig } from "./helper.js";
 
 const PASSWORD = "Drain-Passw0rd-7";
@@ -21,15 +17,13 @@ describe("serve", () => {
   const dir = mkdtempSync(join(tmpdir(), "latchkey-serve-"));
   const databaseUrl = join(dir, "latchkey.sqlite");
   before(async () => {
-    const database = await openDatabase(databaseUrl);
-    const ctx = createContext({
-      config: testConfig("production", { LATCHKEY_ARGON2_MEMORY_KIB: "19456", LATCHKEY_ARGON2_PARALLELISM: "1" }),
-      database,
-      secrets: loadOrCreateSecrets(join(dir, "secrets.json")),
-    });
-    const realm = await createRealm(ctx, { subdomain: "", name: "Drain" });
-    await createAccount(ctx, { realmId: realm.id, email: "ann@example.com", fullName: "Ann", password: PASSWORD });
-    await database.close();
+    await seedAnn(
+      databaseUrl,
+      join(dir, "secrets.json"),
+      "Drain",
+      PASSWORD,
+      testConfig("production", { LATCHKEY_ARGON2_MEMORY_KIB: "19456", LATCHKEY_ARGON2_PARALLELISM: "1" }),
+    );
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -11,7 +11,7 @@ import { createPublicKey, createSecretKey, type KeyObject, X509Certificate } fro
 import { errors, jwtVerify } from "jose";
 import type { Clock } from "../domain/model.js";
 import type { JwtVerifier } from "../domain/sso-ports.js";
-import { ConfigError, type Env, readRaw } from "../env.js";
+import { ConfigError, type Env, readJsonObject } from "../env.js";
 
 const VARIABLE = "LATCHKEY_JWT_AUTH_KEYS";
 const SUBDOMAIN_FORMAT = /^(|[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)$/;
@@ -95,20 +95,9 @@ function readEntry(subdomain: string, value: unknown): JwtKey {
 
 /** The keys by subdomain; empty when the variable is unset. */
 export function parseJwtAuthKeys(env: Env): Map<string, JwtKey> {
-  const raw = readRaw(env, VARIABLE);
   const keys = new Map<string, JwtKey>();
-  if (raw === "") return keys;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw);
-  } catch (err) {
-    fail(`not valid JSON: ${(err as Error).message}`);
-  }
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-    fail('expected a JSON object, {"<subdomain>": {"key": "…", "algorithms": ["HS256"]}}');
-  }
-  for (const [subdomain, value] of Object.entries(parsed as Record<string, unknown>))
-    keys.set(subdomain, readEntry(subdomain, value));
+  const entries = readJsonObject(env, VARIABLE, ', {"<subdomain>": {"key": "…", "algorithms": ["HS256"]}}') ?? [];
+  for (const [subdomain, value] of entries) keys.set(subdomain, readEntry(subdomain, value));
   return keys;
 }
 

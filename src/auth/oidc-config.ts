@@ -11,7 +11,7 @@
  */
 
 import type { OidcIdp } from "../domain/sso-ports.js";
-import { ConfigError, type Env, readRaw } from "../env.js";
+import { ConfigError, type Env, readJsonObject } from "../env.js";
 
 const VARIABLE = "LATCHKEY_OIDC_IDPS";
 const NAME_FORMAT = /^[a-z0-9][a-z0-9_-]{0,39}$/;
@@ -90,16 +90,6 @@ function readIdp(name: string, value: unknown): OidcIdp {
 
 /** The configured providers, in the order written; [] when the variable is unset. */
 export function parseOidcIdps(env: Env): OidcIdp[] {
-  const raw = readRaw(env, VARIABLE);
-  if (raw === "") return [];
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw);
-  } catch (err) {
-    fail(`not valid JSON: ${(err as Error).message}`);
-  }
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-    fail('expected a JSON object of providers, {"<name>": {"oidc_url": …, "client_id": …, "secret": …}}');
-  }
-  return Object.entries(parsed as Record<string, unknown>).map(([name, value]) => readIdp(name, value));
+  const entries = readJsonObject(env, VARIABLE, ' of providers, {"<name>": {"oidc_url": …, "client_id": …, "secret": …}}');
+  return (entries ?? []).map(([name, value]) => readIdp(name, value));
 }

@@ -10,8 +10,8 @@ import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { BIN, type CliRun, runCli } from "../cluster-helper.js";
 
-const BIN = join(import.meta.dirname, "..", "..", "bin", "latchkey.js");
 const dir = mkdtempSync(join(tmpdir(), "latchkey-cli-"));
 const env: Record<string, string> = {
   PATH: process.env.PATH ?? "",
@@ -29,29 +29,8 @@ const env: Record<string, string> = {
   LATCHKEY_EMAIL_OUTBOX: join(dir, "outbox"),
 };
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs `latchkey ...args` with `stdin` as its input and waits for it to exit. */
-function latchkey(args: string[], stdin = ""): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ["pipe", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c: Buffer) => {
-      stdout += c.toString();
-    });
-    child.stderr.on("data", (c: Buffer) => {
-      stderr += c.toString();
-    });
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(stdin);
-  });
-}
+const latchkey = (args: string[], stdin = ""): Promise<CliRun> => runCli(env, args, stdin);
 
 async function ok(args: string[], stdin = ""): Promise<string> {
   const run = await latchkey(args, stdin);

@@ -12,13 +12,8 @@ import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { createContext } from "../../src/context.js";
-import { createAccount, createRealm } from "../../src/domain/accounts.js";
 import { MAX_REQUESTS_PER_SOCKET } from "../../src/http/client-errors.js";
-import { loadOrCreateSecrets } from "../../src/secrets.js";
-import { openDatabase } from "../../src/store/database.js";
-import { basicAuth, call, type NodeProcess, nodeEnv, pollUntil, startNode } from "../cluster-helper.js";
-import { testConfig } from "../helper.js";
+import { basicAuth, call, type NodeProcess, nodeEnv, pollUntil, seedAnn, startNode } from "../cluster-helper.js";
 
 const HEADERS_TIMEOUT_MS = 2000;
 const REQUEST_TIMEOUT_MS = 3000;
@@ -63,15 +58,7 @@ describe("connections", () => {
 
   before(async () => {
     const databaseUrl = join(dir, "latchkey.sqlite");
-    const database = await openDatabase(databaseUrl);
-    const ctx = createContext({
-      config: testConfig("production"),
-      database,
-      secrets: loadOrCreateSecrets(join(dir, "secrets.json")),
-    });
-    const realm = await createRealm(ctx, { subdomain: "", name: "Hostage" });
-    key = (await createAccount(ctx, { realmId: realm.id, email: "ann@example.com", fullName: "Ann", password: null })).apiKey;
-    await database.close();
+    key = await seedAnn(databaseUrl, join(dir, "secrets.json"), "Hostage", null);
     node = await startNode(
       nodeEnv(dir, {
         LATCHKEY_DATABASE_URL: databaseUrl,

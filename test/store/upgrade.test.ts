@@ -6,7 +6,6 @@
  * bot and session. A database migrated by a newer version is refused. SQLite and PostgreSQL.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -22,7 +21,7 @@ import { generateApiKey, KeyVault } from "../../src/domain/api-key.js";
 import { loadOrCreateSecrets } from "../../src/secrets.js";
 import { openDatabase } from "../../src/store/database.js";
 import { MIGRATIONS } from "../../src/store/migrations.js";
-import { BIN, basicAuth, call, nodeEnv, startNode } from "../cluster-helper.js";
+import { basicAuth, call, nodeEnv, runCli, startNode } from "../cluster-helper.js";
 import { freshPostgresUrl, testConfig } from "../helper.js";
 
 /** The migrations Latchkey 0.1.0 shipped: what the fixtures record as run. */
@@ -30,22 +29,6 @@ const RELEASED_0_1_0 = ["0001_core", "0002_key_lifecycle", "0003_ldap", "0004_we
 const FIXTURES = join(import.meta.dirname, "fixtures");
 const NOW = Date.now();
 const FLOOR = { memoryCost: 19456, timeCost: 2, parallelism: 1 };
-
-function run(env: Record<string, string>, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c: Buffer) => {
-      stdout += c.toString();
-    });
-    child.stderr.on("data", (c: Buffer) => {
-      stderr += c.toString();
-    });
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 interface OldAccount {
   email: string;
@@ -167,7 +150,7 @@ async function upgradeAndCheck(dir: string, databaseUrl: string, build: () => Pr
   const added = Object.keys(MIGRATIONS)
     .filter((n) => !RELEASED_0_1_0.includes(n))
     .sort();
-  const migrated = await run(env, ["migrate"]);
+  const migrated = await runCli(env, ["migrate"]);
   assert.equal(migrated.code, 0, migrated.stderr);
   const total = Object.keys(MIGRATIONS).length;
   assert.equal(
@@ -176,7 +159,7 @@ async function upgradeAndCheck(dir: string, databaseUrl: string, build: () => Pr
       ? `Nothing to apply: the database has all ${total} migrations.\n`
       : `${added.map((n) => `Applied ${n}.\n`).join("")}The database is up to date: ${total} migrations, ${added.length} applied now.\n`,
   );
-  const again = await run(env, ["migrate"]);
+  const again = await runCli(env, ["migrate"]);
   assert.equal(again.stdout, `Nothing to apply: the database has all ${total} migrations.\n`);
 
   // What no request shows, read with today's stores.
@@ -233,7 +216,7 @@ async function upgradeAndCheck(dir: string, databaseUrl: string, build: () => Pr
   } finally {
     await node.stop("SIGKILL");
   }
-  const zuliprc = await run(env, ["zuliprc", "hook-bot@testserver"]);
+  const zuliprc = await runCli(env, ["zuliprc", "hook-bot@testserver"]);
   assert.equal(zuliprc.code, 0, zuliprc.stderr);
   assert.match(zuliprc.stdout, new RegExp(`^key=${accounts["hook-bot"]?.key}$`, "m"));
   assert.match(zuliprc.stdout, new RegExp(`^token=${token}$`, "m"));
@@ -243,13 +226,13 @@ async function upgradeAndCheck(dir: string, databaseUrl: string, build: () => Pr
     database.db,
   );
   await database.close();
-  const refused = await run(env, ["serve"]);
+  const refused = await runCli(env, ["serve"]);
   assert.equal(refused.code, 1);
   assert.equal(
     refused.stderr,
     "latchkey: the database was upgraded by a newer Latchkey (migrations this version does not know: 9999_from_a_newer_version); run that version or newer\n",
   );
-  const refusedMigrate = await run(env, ["migrate"]);
+  const refusedMigrate = await runCli(env, ["migrate"]);
   assert.equal(refusedMigrate.code, 1);
 }
 

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { Writable } from "node:stream";
 import { after, before, describe, type TestContext, test } from "node:test";
-import type { Browser, Page, Response } from "playwright-core";
+import type { Browser, BrowserContext, Page, Response } from "playwright-core";
 import { createAccount, createRealm, setAccountActive, setRealmDeactivated } from "../../src/domain/accounts.js";
 import { setRealmOidcAutoCreate } from "../../src/domain/oidc-login.js";
 import { decryptForDesktop, otpDecryptApiKey } from "../../src/domain/otp.js";
@@ -48,10 +48,13 @@ interface Setup {
   server: WebServer;
   idp: TestIdp;
   lines: Record<string, unknown>[];
+  /** Registers a cleanup to run at the test's end, before the servers stop. */
+  onEnd: (close: () => Promise<unknown>) => void;
 }
 
-/** Latchkey and its provider, each knowing the other's address. */
+/** Latchkey and its provider, each knowing the other's address, both stopped at the test's end. */
 async function setup(
+  t: TestContext,
   options: { autoSignup?: boolean; idpDown?: boolean; secret?: string; extraEnv?: Record<string, string> } = {},
 ): Promise<Setup> {
   const port = await freePort();
@@ -74,7 +77,17 @@ async function setup(
       ...options.extraEnv,
     },
   });
-  return { server, idp, lines };
+  const onEnd = cleanups(t);
+  onEnd(() => idp.stop());
+  onEnd(() => server.close());
+  return { server, idp, lines, onEnd };
+}
+
+/** A browser context (closed at the test's end) and a page in it. */
+async function openPage(onEnd: Setup["onEnd"], origin: string, mobile = false): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await newContext(browser, origin, mobile);
+  onEnd(() => context.close());
+  return { context, page: await context.newPage() };
 }
 
 async function signInAtIdp(page: Page, username: string, password: string): Promise<void> {
@@ -112,13 +125,8 @@ describe("OpenID Connect in Chromium", () => {
   });
 
   test("web login: the provider's button on the login page, its own page, and back with a session", async (t) => {
-    const { server, idp, lines } = await setup();
-    const onEnd = cleanups(t);
-    onEnd(() => idp.stop());
-    onEnd(() => server.close());
-    const context = await newContext(browser, server.origin);
-    onEnd(() => context.close());
-    const page = await context.newPage();
+    const { server, idp, lines, onEnd } = await setup(t);
+    const { context, page } = await openPage(onEnd, server.origin);
     await page.goto(`${server.origin}/login/`);
     const button = page.getByRole("link", { name: "Log in with Test IdP" });
     await button.waitFor();
@@ -147,17 +155,12 @@ describe("OpenID Connect in Chromium", () => {
   });
 
   test("mobile flow: login_url with mobile_flow_otp ends at zulip:// with a key that decrypts and works", async (t) => {
-    const { server, idp } = await setup();
-    const onEnd = cleanups(t);
-    onEnd(() => idp.stop());
-    onEnd(() => server.close());
+    const { server, idp, onEnd } = await setup(t);
     const settings = (await (await fetch(`${server.origin}/api/v1/server_settings`)).json()) as {
       external_authentication_methods: { login_url: string }[];
     };
     const loginUrl = settings.external_authentication_methods[0]?.login_url as string;
-    const context = await newContext(browser, server.origin, true);
-    onEnd(() => context.close());
-    const page = await context.newPage();
+    const { context, page } = await openPage(onEnd, server.origin, true);
     const otp = randomBytes(32).toString("hex");
     // Past Zulip's JUST_CREATED_THRESHOLD, so the login gets its email.
     server.clock.advance(120);
@@ -190,13 +193,8 @@ describe("OpenID Connect in Chromium", () => {
   });
 
   test("desktop flow: the page with desktop_data, whose token opens a browser session once", async (t) => {
-    const { server, idp } = await setup();
-    const onEnd = cleanups(t);
-    onEnd(() => idp.stop());
-    onEnd(() => server.close());
-    const context = await newContext(browser, server.origin);
-    onEnd(() => context.close());
-    const page = await context.newPage();
+    const { server, onEnd } = await setup(t);
+    const { context, page } = await openPage(onEnd, server.origin);
     const otp = randomBytes(32).toString("hex");
     await page.goto(`${server.origin}/login/?desktop_flow_otp=${otp}`);
     await page.getByText("You are logging in to the Zulip desktop app.").waitFor();
@@ -251,13 +249,8 @@ describe("OpenID Connect in Chromium", () => {
   });
 
   test("account creation: made where the organization and the provider allow it, else 'Account not found'", async (t) => {
-    const { server, idp } = await setup({ autoSignup: true });
-    const onEnd = cleanups(t);
-    onEnd(() => idp.stop());
-    onEnd(() => server.close());
-    const context = await newContext(browser, server.origin);
-    onEnd(() => context.close());
-    const page = await context.newPage();
+    const { server, onEnd } = await setup(t, { autoSignup: true });
+    const { page } = await openPage(onEnd, server.origin);
 
     // The provider has auto_signup, the organization does not allow it (the default).
     await page.goto(`${server.origin}/login/`);
@@ -283,14 +276,9 @@ describe("OpenID Connect in Chromium", () => {
   });
 
   test("without auto_signup, only the sign-up link creates the account, and only where allowed", async (t) => {
-    const { server, idp } = await setup({ autoSignup: false });
-    const onEnd = cleanups(t);
-    onEnd(() => idp.stop());
-    onEnd(() => server.close());
+    const { server, onEnd } = await setup(t, { autoSignup: false });
     await setRealmOidcAutoCreate(server.ctx, server.realm.id, true);
-    const context = await newContext(browser, server.origin);
-    onEnd(() => context.close());
-    const page = await context.newPage();
+    const { page } = await openPage(onEnd, server.origin);
     await page.goto(`${server.origin}/accounts/login/social/oidc`);
     const refused = callbackResponse(page, server.origin);
     await signInAtIdp(page, "newbie", "idp-pass-newbie");
@@ -302,14 +290,9 @@ describe("OpenID Connect in Chromium", () => {
   });
 
   test("deactivated account and organization: Zulip's messages, no session", async (t) => {
-    const { server, idp, lines } = await setup();
-    const onEnd = cleanups(t);
-    onEnd(() => idp.stop());
-    onEnd(() => server.close());
+    const { server, lines, onEnd } = await setup(t);
     await setAccountActive(server.ctx, server.iago.id, false);
-    const context = await newContext(browser, server.origin);
-    onEnd(() => context.close());
-    const page = await context.newPage();
+    const { context, page } = await openPage(onEnd, server.origin);
     await page.goto(`${server.origin}/accounts/login/social/oidc`);
     await signInAtIdp(page, "iago", "idp-pass-iago");
     await page.waitForURL(`${server.origin}/login/?is_deactivated=iago%40zulip.com`);
@@ -337,13 +320,8 @@ describe("OpenID Connect in Chromium", () => {
   });
 
   test("an answer whose state is not this browser's, a replayed one, and a replayed code log nobody in", async (t) => {
-    const { server, idp, lines } = await setup();
-    const onEnd = cleanups(t);
-    onEnd(() => idp.stop());
-    onEnd(() => server.close());
-    const context = await newContext(browser, server.origin);
-    onEnd(() => context.close());
-    const page = await context.newPage();
+    const { server, idp, lines, onEnd } = await setup(t);
+    const { context, page } = await openPage(onEnd, server.origin);
     // The provider's answer stops short of Latchkey, to play with it.
     idp.holdAnswers = true;
     await page.goto(`${server.origin}/accounts/login/social/oidc`);
@@ -403,13 +381,8 @@ describe("OpenID Connect in Chromium", () => {
   });
 
   test("cancelling at the provider, and an answer that comes back after 15 minutes, log nobody in", async (t) => {
-    const { server, idp, lines } = await setup();
-    const onEnd = cleanups(t);
-    onEnd(() => idp.stop());
-    onEnd(() => server.close());
-    const context = await newContext(browser, server.origin);
-    onEnd(() => context.close());
-    const page = await context.newPage();
+    const { server, idp, lines, onEnd } = await setup(t);
+    const { context, page } = await openPage(onEnd, server.origin);
     await page.goto(`${server.origin}/accounts/login/social/oidc`);
     const cancelled = callbackResponse(page, server.origin);
     await page.getByRole("link", { name: "Cancel" }).click();
@@ -433,13 +406,8 @@ describe("OpenID Connect in Chromium", () => {
   });
 
   test("an email the provider has not verified, or none at all, logs nobody in", async (t) => {
-    const { server, idp } = await setup();
-    const onEnd = cleanups(t);
-    onEnd(() => idp.stop());
-    onEnd(() => server.close());
-    const context = await newContext(browser, server.origin);
-    onEnd(() => context.close());
-    const page = await context.newPage();
+    const { server, onEnd } = await setup(t);
+    const { context, page } = await openPage(onEnd, server.origin);
     await page.goto(`${server.origin}/accounts/login/social/oidc`);
     const answer = callbackResponse(page, server.origin);
     await signInAtIdp(page, "unverified", "idp-pass-unverified");
@@ -467,13 +435,8 @@ describe("OpenID Connect in Chromium", () => {
   });
 
   test("a client secret the provider refuses: 'Login failed' with the request id, an error in the log, no session", async (t) => {
-    const { server, idp, lines } = await setup({ secret: "not-the-secret" });
-    const onEnd = cleanups(t);
-    onEnd(() => idp.stop());
-    onEnd(() => server.close());
-    const context = await newContext(browser, server.origin);
-    onEnd(() => context.close());
-    const page = await context.newPage();
+    const { server, idp, lines, onEnd } = await setup(t, { secret: "not-the-secret" });
+    const { context, page } = await openPage(onEnd, server.origin);
     await page.goto(`${server.origin}/accounts/login/social/oidc`);
     const answer = callbackResponse(page, server.origin);
     await signInAtIdp(page, "iago", "idp-pass-iago");
@@ -490,10 +453,7 @@ describe("OpenID Connect in Chromium", () => {
   });
 
   test("a provider that is down: the server starts and lists it, the button says so, and it works once it is back", async (t) => {
-    const { server, idp, lines } = await setup({ idpDown: true });
-    const onEnd = cleanups(t);
-    onEnd(() => idp.stop());
-    onEnd(() => server.close());
+    const { server, idp, lines, onEnd } = await setup(t, { idpDown: true });
     const settings = (await (await fetch(`${server.origin}/api/v1/server_settings`)).json()) as Record<string, unknown>;
     assert.deepEqual(settings.external_authentication_methods, [
       {
@@ -504,9 +464,7 @@ describe("OpenID Connect in Chromium", () => {
         signup_url: "/accounts/register/social/oidc",
       },
     ]);
-    const context = await newContext(browser, server.origin);
-    onEnd(() => context.close());
-    const page = await context.newPage();
+    const { page } = await openPage(onEnd, server.origin);
     await page.goto(`${server.origin}/login/`);
     const [down] = await Promise.all([
       page.waitForResponse((r) => r.url().startsWith(`${server.origin}/login/oidc/`)),
