@@ -49,7 +49,7 @@ export function describeSummary(s: ImportSummary): string[] {
     ];
   }
   return [
-    `Organization: ${org} ${s.realm.created ? "created" : "already present"}.`,
+    `Organization "${s.realm.name}" (subdomain "${s.realm.subdomain}"): ${s.realm.created ? "created" : "already present"}.`,
     `Users: ${s.users.imported} imported, ${s.users.present} already present (skipped).`,
     `Bots: ${s.bots.imported} imported, ${s.bots.present} already present (skipped).`,
     `Deactivated accounts among those imported: ${s.users.deactivated}.`,
