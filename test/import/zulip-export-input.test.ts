@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { after, describe, test } from "node:test";
 import { create } from "tar";
+import { openDatabase } from "../../src/store/database.js";
 import {
   BIN,
   type ExportData,
@@ -236,6 +237,52 @@ describe("import zulip-export input", () => {
     const rc = await latchkey(env, ["zuliprc", "ghost-bot@elsinore.dk", "--realm", "elsinore"]);
     assert.equal(rc.code, 0, rc.stderr);
     assert.match(rc.stdout, /^key=[A-Za-z0-9]{32}$/m);
+  });
+
+  test("into an organization that exists, only the accounts it lacks are added; an exported deactivated organization arrives deactivated", async () => {
+    const { url, env } = fresh("existing");
+    const made = await latchkey(env, [
+      "realm",
+      "create",
+      "--subdomain",
+      "elsinore",
+      "--name",
+      "Elsinore Castle",
+      "--owner-email",
+      "Claudius@elsinore.dk",
+      "--owner-name",
+      "King Claudius",
+      "--no-password",
+    ]);
+    assert.equal(made.code, 0, made.stderr);
+    const run = await latchkey(env, ["import", "zulip-export", FIXTURE]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /^Organization "Elsinore Castle" \(subdomain "elsinore"\): already present\.$/m);
+    assert.match(run.stdout, /^Users: 5 imported, 1 already present \(skipped\)\.$/m);
+    const users = await latchkey(env, ["user", "list", "--realm", "elsinore"]);
+    // The account that was here keeps its name; the bot Claudius owned on Zulip is his here.
+    assert.match(users.stdout, /^(\d+)\tClaudius@elsinore\.dk\tKing Claudius\towner\tactive$/m);
+    assert.equal(users.stdout.trim().split("\n").length, 8);
+    const claudiusId = Number(/^(\d+)\tClaudius@/m.exec(users.stdout)?.[1]);
+    const handle = await openDatabase(url);
+    try {
+      const bot = await handle.db
+        .selectFrom("users")
+        .select("bot_owner_id")
+        .where("delivery_email", "=", "watch-bot@elsinore.dk")
+        .executeTakeFirstOrThrow();
+      assert.equal(bot.bot_owner_id, claudiusId);
+    } finally {
+      await handle.close();
+    }
+
+    const closed = fresh("deactivated");
+    const export_ = writeExport(join(dir, "deactivated"), (d) => {
+      (d.zerver_realm[0] as Record<string, unknown>).deactivated = true;
+    });
+    assert.equal((await latchkey(closed.env, ["import", "zulip-export", export_])).code, 0);
+    const realms = await latchkey(closed.env, ["realm", "list"]);
+    assert.match(realms.stdout, /^"elsinore"\tElsinore\t.*\tdeactivated\t/m);
   });
 
   test("on a terminal a progress bar counts the accounts on stderr", () => {
