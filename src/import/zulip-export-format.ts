@@ -80,6 +80,20 @@ export const USER_FIELDS: readonly FieldSpec[] = [
   /** A Django password hash; "!..." or null is Django's unusable password. */
   field("password", "string", { nullable: true, optional: true }),
   field("api_key", "string", { nullable: true, optional: true }),
+  /** Bots: whether the bot follows every public channel (shown with the owner's bots). */
+  field("default_all_public_streams", "boolean", { optional: true }),
+];
+
+/** The fields of an outgoing-webhook bot's service (`zerver_service[i]`, Zulip's `Service`). */
+export const SERVICE_FIELDS: readonly FieldSpec[] = [
+  field("id", "integer"),
+  /** The bot's account id. */
+  field("user_profile", "integer"),
+  field("base_url", "string"),
+  /** The token the bot's posts carry, so the receiving end knows them. */
+  field("token", "string", { check: ((v: string) => (v === "" ? "must not be empty" : null)) as FieldSpec["check"] }),
+  /** Zulip's `Service.interface`: 1 generic, 2 Slack-compatible. */
+  field("interface", "integer", { check: oneOf([1, 2]) as FieldSpec["check"] }),
 ];
 
 export interface ExportedRealm {
@@ -106,12 +120,23 @@ export interface ExportedUser {
   timezone: string;
   password?: string | null;
   api_key?: string | null;
+  default_all_public_streams?: boolean;
+}
+
+export interface ExportedService {
+  id: number;
+  user_profile: number;
+  base_url: string;
+  token: string;
+  interface: number;
 }
 
 export interface ZulipExport {
   realm: ExportedRealm;
   /** In the export's order; `index` is the row's position in `zerver_userprofile`. */
   users: (ExportedUser & { index: number })[];
+  /** Outgoing-webhook bots' services by the bot's id in the export (`zerver_service`, when the export has it). */
+  services: Map<number, ExportedService>;
 }
 
 /** Malformed input: the message names the file and the field (`realm.json: zerver_userprofile[3].email: missing`). */
@@ -231,5 +256,17 @@ export function parseZulipExport(text: string): ZulipExport {
     index,
   }));
   checkUsers(realm, users);
-  return { realm, users };
+  const services = new Map<number, ExportedService>();
+  const rows = Object.hasOwn(tables, "zerver_service") ? readTable(tables, "zerver_service") : [];
+  rows.forEach((row, index) => {
+    const where = `zerver_service[${index}]`;
+    const service = readRow<ExportedService>(row, where, SERVICE_FIELDS);
+    const bot = users.find((u) => u.id === service.user_profile);
+    if (bot === undefined) fail(`${where}.user_profile`, `no account with id ${service.user_profile} in zerver_userprofile`);
+    if (bot.bot_type !== BOT_TYPE.outgoingWebhook)
+      fail(`${where}.user_profile`, `${bot.delivery_email} is not an outgoing-webhook bot`);
+    if (services.has(bot.id)) fail(`${where}.user_profile`, `${bot.delivery_email} has a service already`);
+    services.set(bot.id, service);
+  });
+  return { realm, users, services };
 }

@@ -3,7 +3,8 @@
  * `import_realm`): the organization, its people with their roles and active flags, and its bots
  * with their owners, in one transaction. Django password hashes are kept as they are (the hasher
  * verifies Django's argon2 and PBKDF2 formats and re-hashes on the next login) and API keys are
- * kept, sealed like every key, so bots go on working. What is already here (the organization by
+ * kept, sealed like every key, so bots go on working; outgoing-webhook bots keep their service
+ * (URL and token). What is already here (the organization by
  * subdomain, accounts by email) is left untouched, so running an import twice changes nothing.
  */
 import { AccountError, createRealm } from "../domain/accounts.js";
@@ -11,7 +12,7 @@ import { generateApiKey } from "../domain/api-key.js";
 import type { Context } from "../domain/context.js";
 import type { Realm, User } from "../domain/model.js";
 import type { Stores } from "../domain/ports.js";
-import { type ExportedUser, type ZulipExport, ZulipExportError } from "./zulip-export-format.js";
+import { type ExportedService, type ExportedUser, type ZulipExport, ZulipExportError } from "./zulip-export-format.js";
 
 export interface ImportOptions {
   /** The subdomain to import into; the export's `string_id` when absent. */
@@ -83,6 +84,7 @@ async function createImportedUser(
   realm: Realm,
   user: ExportedUser & { index: number },
   ownerId: number | null,
+  service: ExportedService | undefined,
   summary: ImportSummary,
 ): Promise<User> {
   const apiKey = typeof user.api_key === "string" ? user.api_key : generateApiKey();
@@ -107,9 +109,18 @@ async function createImportedUser(
       passwordHash,
       apiKey: sealed,
       timezone: user.timezone,
+      defaultAllPublicStreams: user.default_all_public_streams ?? false,
     },
     Math.round(user.date_joined * 1000),
   );
+  // An outgoing-webhook bot keeps its service: where it posts, and the token the receiver knows.
+  if (service !== undefined) {
+    await stores.botServices.add(created.id, {
+      baseUrl: service.base_url,
+      interface: service.interface,
+      token: ctx.vault.seal(service.token),
+    });
+  }
   if (!user.is_active) created = (await stores.users.update(created.id, { isActive: false })) ?? created;
   if (user.is_bot) summary.bots.imported++;
   else {
@@ -151,7 +162,7 @@ export async function importZulipExport(ctx: Context, data: ZulipExport, options
         else summary.users.present++;
       } else {
         const ownerId = user.bot_owner === null ? null : (ids.get(user.bot_owner) ?? null);
-        ids.set(user.id, (await createImportedUser(ctx, stores, realm, user, ownerId, summary)).id);
+        ids.set(user.id, (await createImportedUser(ctx, stores, realm, user, ownerId, data.services.get(user.id), summary)).id);
       }
       options.onProgress?.(++done, ordered.length);
     }

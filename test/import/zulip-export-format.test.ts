@@ -4,7 +4,13 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { parseZulipExport, REALM_FIELDS, USER_FIELDS, ZulipExportError } from "../../src/import/zulip-export-format.js";
+import {
+  parseZulipExport,
+  REALM_FIELDS,
+  SERVICE_FIELDS,
+  USER_FIELDS,
+  ZulipExportError,
+} from "../../src/import/zulip-export-format.js";
 import { readFixture } from "./zulip-export-helper.js";
 
 describe("Zulip export fields", () => {
@@ -14,15 +20,17 @@ describe("Zulip export fields", () => {
     for (const [table, fields] of [
       ["zerver_realm", REALM_FIELDS],
       ["zerver_userprofile", USER_FIELDS],
+      ["zerver_service", SERVICE_FIELDS],
     ] as const) {
-      data[table].forEach((row, i) => {
+      (data[table] as Record<string, unknown>[]).forEach((row, i) => {
         for (const field of fields) if (!Object.hasOwn(row, field.name)) missing.push(`${table}[${i}].${field.name}`);
       });
     }
     assert.deepEqual(missing, []);
     const parsed = parseZulipExport(JSON.stringify(data));
     assert.equal(parsed.realm.string_id, "elsinore");
-    assert.equal(parsed.users.length, 8);
+    assert.equal(parsed.users.length, 9);
+    assert.equal(parsed.services.size, 1);
   });
 
   test("the fixture covers what the importer tells apart: every role, bots with owners, a deactivated account, both hash formats, rows with and without keys", () => {
@@ -34,16 +42,18 @@ describe("Zulip export fields", () => {
     assert.ok(users.some((u) => String(u.password).startsWith("argon2$argon2id$")));
     assert.ok(users.some((u) => String(u.password).startsWith("pbkdf2_sha256$")));
     assert.ok(users.some((u) => String(u.password).startsWith("!")));
+    assert.deepEqual([...new Set(users.filter((u) => u.is_bot).map((u) => u.bot_type))].sort(), [1, 2, 3]);
   });
 
   test("each required field, taken away from the fixture, is named in the error", () => {
     for (const [table, fields] of [
       ["zerver_realm", REALM_FIELDS],
       ["zerver_userprofile", USER_FIELDS],
+      ["zerver_service", SERVICE_FIELDS],
     ] as const) {
       for (const field of fields.filter((f) => !f.optional)) {
         const data = readFixture();
-        const row = data[table][0] as Record<string, unknown>;
+        const row = (data[table] as Record<string, unknown>[])[0] as Record<string, unknown>;
         delete row[field.name];
         assert.throws(
           () => parseZulipExport(JSON.stringify(data)),

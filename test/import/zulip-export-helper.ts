@@ -25,7 +25,11 @@ export const PASSWORDS = {
 } as const;
 
 export type ExportRow = Record<string, unknown>;
-export type ExportData = Record<string, unknown> & { zerver_realm: ExportRow[]; zerver_userprofile: ExportRow[] };
+export type ExportData = Record<string, unknown> & {
+  zerver_realm: ExportRow[];
+  zerver_userprofile: ExportRow[];
+  zerver_service?: { token: string }[];
+};
 
 export function readFixture(): ExportData {
   return JSON.parse(readFileSync(join(FIXTURE, "realm.json"), "utf8")) as ExportData;
@@ -88,15 +92,15 @@ export function latchkey(env: Record<string, string>, args: string[]): Promise<R
 export const FIRST_IMPORT_SUMMARY = [
   'Organization "Elsinore" (subdomain "elsinore"): created.',
   "Users: 6 imported, 0 already present (skipped).",
-  "Bots: 2 imported, 0 already present (skipped).",
+  "Bots: 3 imported, 0 already present (skipped).",
   "Deactivated accounts among those imported: 1.",
   "Passwords: 5 kept, 1 without a usable password (they need a password reset).",
-  "API keys: 6 kept, 2 new (the export had none for those accounts).",
+  "API keys: 7 kept, 2 new (the export had none for those accounts).",
   "",
 ].join("\n");
 
 export const NOTHING_TO_IMPORT =
-  'Nothing to import: organization "Elsinore" (subdomain "elsinore"), 6 users and 2 bots already present.\n';
+  'Nothing to import: organization "Elsinore" (subdomain "elsinore"), 6 users and 3 bots already present.\n';
 
 /** Starts `latchkey serve` on a free port of 127.0.0.1; resolves with its base URL. */
 export function serve(env: Record<string, string>): Promise<{ base: string; stop(): Promise<void> }> {

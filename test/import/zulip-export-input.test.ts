@@ -66,7 +66,7 @@ describe("import zulip-export input", () => {
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stdout, /^Organization "Elsinore" \(subdomain "denmark"\): created\.\n/);
     const users = await latchkey(env, ["user", "list", "--realm", "denmark"]);
-    assert.equal(users.stdout.trim().split("\n").length, 8);
+    assert.equal(users.stdout.trim().split("\n").length, 9);
   });
 
   test("an archive with an entry that would land outside its directory is refused, and nothing is written there", async () => {
@@ -184,6 +184,13 @@ describe("import zulip-export input", () => {
         "realm.json: zerver_userprofile[5].delivery_email: Ophelia@elsinore.dk appears twice",
       ],
       [
+        "service of a bot that is not an outgoing-webhook bot",
+        (d) => {
+          (d.zerver_service?.[0] as Record<string, unknown>).user_profile = 14;
+        },
+        "realm.json: zerver_service[0].user_profile: ghost-bot@elsinore.dk is not an outgoing-webhook bot",
+      ],
+      [
         "no organization",
         (d) => {
           delete (d as Record<string, unknown>).zerver_realm;
@@ -233,7 +240,7 @@ describe("import zulip-export input", () => {
     const run = await latchkey(env, ["import", "zulip-export", stock]);
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stdout, /^Passwords: 0 kept, 6 without a usable password \(they need a password reset\)\.$/m);
-    assert.match(run.stdout, /^API keys: 0 kept, 8 new \(the export had none for those accounts\)\.$/m);
+    assert.match(run.stdout, /^API keys: 0 kept, 9 new \(the export had none for those accounts\)\.$/m);
     const rc = await latchkey(env, ["zuliprc", "ghost-bot@elsinore.dk", "--realm", "elsinore"]);
     assert.equal(rc.code, 0, rc.stderr);
     assert.match(rc.stdout, /^key=[A-Za-z0-9]{32}$/m);
@@ -262,7 +269,7 @@ describe("import zulip-export input", () => {
     const users = await latchkey(env, ["user", "list", "--realm", "elsinore"]);
     // The account that was here keeps its name; the bot Claudius owned on Zulip is his here.
     assert.match(users.stdout, /^(\d+)\tClaudius@elsinore\.dk\tKing Claudius\towner\tactive$/m);
-    assert.equal(users.stdout.trim().split("\n").length, 8);
+    assert.equal(users.stdout.trim().split("\n").length, 9);
     const claudiusId = Number(/^(\d+)\tClaudius@/m.exec(users.stdout)?.[1]);
     const handle = await openDatabase(url);
     try {
@@ -291,8 +298,8 @@ describe("import zulip-export input", () => {
     const command = `${process.execPath} ${BIN} import zulip-export ${FIXTURE}`;
     const run = spawnSync("script", ["-qec", command, "/dev/null"], { env: { ...env, COLUMNS: "80" }, encoding: "utf8" });
     assert.equal(run.status, 0, run.stdout);
-    assert.match(run.stdout, /\rImporting accounts \[#+\.*\] 1\/8/);
-    assert.match(run.stdout, /\rImporting accounts \[#+\] 8\/8\r?\n/);
+    assert.match(run.stdout, /\rImporting accounts \[#+\.*\] 1\/9/);
+    assert.match(run.stdout, /\rImporting accounts \[#+\] 9\/9\r?\n/);
     assert.match(run.stdout, /Users: 6 imported/);
   });
 });

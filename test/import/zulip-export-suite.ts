@@ -75,6 +75,7 @@ export function importSuite(label: string, database: () => Promise<{ url: string
         "yorick@elsinore.dk | Yorick | member | deactivated",
         "ghost-bot@elsinore.dk | Ghost | member (bot) | active",
         "watch-bot@elsinore.dk | Night Watch | member (bot) | active",
+        "player-bot@elsinore.dk | The Players | member (bot) | active",
       ]);
     });
 
@@ -160,6 +161,22 @@ export function importSuite(label: string, database: () => Promise<{ url: string
         basic: ["watch-bot@elsinore.dk", "A".repeat(32)],
       });
       assert.equal(stranger.body.msg, "Invalid API key");
+      // The outgoing-webhook bot keeps its key and its service's token, which its zuliprc carries.
+      const players = await call(base(), SUB, "GET", "/api/v1/bots", {
+        basic: ["polonius@elsinore.dk", key("polonius@elsinore.dk")],
+      });
+      assert.deepEqual(
+        (players.body.bots as { username: string; api_key: string; default_all_public_streams: boolean }[]).map((b) => [
+          b.username,
+          b.api_key,
+          b.default_all_public_streams,
+        ]),
+        [["player-bot@elsinore.dk", key("player-bot@elsinore.dk"), true]],
+      );
+      const rc = await latchkey(env, ["zuliprc", "player-bot@elsinore.dk", "--realm", SUB]);
+      assert.equal(rc.code, 0, rc.stderr);
+      assert.match(rc.stdout, new RegExp(`^token=${readFixture().zerver_service?.[0]?.token}$`, "m"));
+      assert.match(rc.stdout, new RegExp(`^key=${key("player-bot@elsinore.dk")}$`, "m"));
     });
 
     test("a second run changes nothing and says so", async () => {
