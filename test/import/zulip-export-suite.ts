@@ -56,11 +56,13 @@ export function importSuite(label: string, database: () => Promise<{ url: string
       assert.equal(run.stderr, "");
       assert.equal(run.code, 0);
       assert.equal(run.stdout, FIRST_IMPORT_SUMMARY);
-      // The kept keys are sealed like every key: no row holds one in plaintext.
+      // The kept keys and service tokens are sealed like every key: no row holds one in plaintext.
       const stored = JSON.stringify(await snapshot(url));
-      for (const row of readFixture().zerver_userprofile) {
+      const exported = readFixture();
+      for (const row of exported.zerver_userprofile) {
         if (typeof row.api_key === "string") assert.equal(stored.includes(row.api_key), false, `${row.delivery_email}'s key`);
       }
+      for (const service of exported.zerver_service ?? []) assert.equal(stored.includes(service.token), false, "service token");
       const list = await latchkey(env, ["user", "list", "--realm", SUB]);
       const rows = list.stdout
         .trim()
