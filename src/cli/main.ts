@@ -32,6 +32,7 @@ import { syncKeyCache } from "../store/cache-sync.js";
 import { openDatabase } from "../store/database.js";
 import { executedMigrations, migrateToLatest, SchemaTooNewError } from "../store/migrations.js";
 import { closeRedis, openRedis } from "../store/redis.js";
+import { registerImportCommand } from "./import-command.js";
 import { registerLifecycleCommands } from "./lifecycle-commands.js";
 import { readPassword } from "./password-input.js";
 
@@ -296,6 +297,7 @@ export function buildCli(): Command {
       }),
     );
   registerLifecycleCommands(program, { withContext, devOption, realmOption });
+  registerImportCommand(program, { withContext, devOption });
   return program;
 }
 
