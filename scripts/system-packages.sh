@@ -15,6 +15,7 @@ command -v ldapadd >/dev/null 2>&1 || need+=(ldap-utils)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v script >/dev/null 2>&1 || need+=(bsdutils)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

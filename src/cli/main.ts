@@ -37,6 +37,7 @@ import { registerAdminCommands } from "./admin-commands.js";
 import { registerBotCommands } from "./bot-commands.js";
 import { CliError, enabledLoginMethods, jsonOption, printJson, realmJson, roleName, userJson } from "./command-kit.js";
 import { registerLifecycleCommands } from "./lifecycle-commands.js";
+import { registerLoginCommand } from "./login-command.js";
 import { readPassword } from "./password-input.js";
 
 function parseSwitch(value: string): boolean {
@@ -309,6 +310,7 @@ export function buildCli(): Command {
   registerLifecycleCommands(program, { withContext, devOption, realmOption });
   registerBotCommands(program, { withContext, devOption, realmOption });
   registerAdminCommands({ realm, user }, { withContext, devOption, realmOption });
+  registerLoginCommand(program);
   return program;
 }
 

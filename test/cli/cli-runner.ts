@@ -31,7 +31,7 @@ export interface Scratch {
   close(): Promise<void>;
 }
 
-export async function makeScratch(prefix: string): Promise<Scratch> {
+export async function makeScratch(prefix: string, extraEnv: Record<string, string> = {}): Promise<Scratch> {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   const port = await freePort();
   const env: Record<string, string> = {
@@ -45,6 +45,7 @@ export async function makeScratch(prefix: string): Promise<Scratch> {
     LATCHKEY_HASH_CONCURRENCY: "1",
     LATCHKEY_ARGON2_MEMORY_KIB: "19456",
     LATCHKEY_EMAIL_OUTBOX: join(dir, "outbox"),
+    ...extraEnv,
   };
   let server: ChildProcess | null = null;
 
