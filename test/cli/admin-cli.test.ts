@@ -275,11 +275,23 @@ describe("administration commands", () => {
 
   test("user regenerate-key: the person's old key gets 401, the new one 200, with an audit event", async () => {
     const old = await fetchKey("hamlet@elsinore.dk", HAMLET_PASSWORD);
+    // A phone registered for notifications with the old key.
+    const pushToken = (key: string, method: "POST" | "DELETE") =>
+      fetch(`${base}/api/v1/users/me/android_gcm_reg_id`, {
+        method,
+        headers: { authorization: `Basic ${Buffer.from(`hamlet@elsinore.dk:${key}`).toString("base64")}` },
+        body: new URLSearchParams({ token: "fcm-registration-of-hamlets-phone" }),
+      });
+    assert.equal((await pushToken(old, "POST")).status, 200);
     const out = await cli.ok(["user", "regenerate-key", "hamlet@elsinore.dk"]);
     const key = /^New API key for hamlet@elsinore\.dk: ([A-Za-z0-9]{32}) \(the old key no longer works\)\n$/.exec(out)?.[1];
     assert.ok(key, out);
     assert.equal((await usersMe(base, "hamlet@elsinore.dk", old)).status, 401);
     assert.equal((await usersMe(base, "hamlet@elsinore.dk", key)).status, 200);
+    // The phone's registration went with the old key: it must log in again.
+    const gone = await pushToken(key, "DELETE");
+    assert.equal(gone.status, 400);
+    assert.equal(((await gone.json()) as Record<string, unknown>).msg, "Token does not exist");
     // Logging in again hands out the new key.
     assert.equal(await fetchKey("hamlet@elsinore.dk", HAMLET_PASSWORD), key);
     const [event] = await auditEvents(1);
@@ -390,6 +402,17 @@ describe("administration commands", () => {
       await cli.run(["bot", "regenerate-key", "hamlet@elsinore.dk"]),
       1,
       /^latchkey: hamlet@elsinore\.dk is not a bot$/,
+    );
+
+    assertOneLineError(
+      await cli.run(["bot", "create", "--owner", "ghost@elsinore.dk", "--name", "Echo", "--short-name", "echo"]),
+      1,
+      /^latchkey: ghost@elsinore\.dk is deactivated$/,
+    );
+    assertOneLineError(
+      await cli.run(["bot", "create", "--owner", `ghost-bot@${BOT_DOMAIN}`, "--name", "Echo", "--short-name", "echo"]),
+      1,
+      /^latchkey: ghost-bot@127\.0\.0\.1 is a bot, and bots cannot own bots$/,
     );
 
     assertOneLineError(await cli.run(["bot", "regenerate-key"]), 2, /^error: missing required argument 'email' \(see --help\)$/);

@@ -164,9 +164,17 @@ describe("latchkey login", () => {
     );
     assert.equal(readFileSync(home, "utf8"), before);
 
-    const forced = await loginWithStdin(["--email", "hamlet@elsinore.dk", "--force"], HAMLET_PASSWORD);
+    // The site as people type it, without a scheme: a loopback address gets http://, and the file
+    // names the organization's URL as the server reports it.
+    const forced = await cli.run(
+      ["login", "--site", `127.0.0.1:${cli.port}/`, "--email", "hamlet@elsinore.dk", "--password-stdin", "--force"],
+      `${HAMLET_PASSWORD}\n`,
+    );
     assert.equal(forced.code, 0, forced.stderr);
-    assert.match(readFileSync(home, "utf8"), /\nemail=hamlet@elsinore\.dk\n/);
+    assert.match(
+      readFileSync(home, "utf8"),
+      new RegExp(`\\nemail=hamlet@elsinore\\.dk\\nkey=\\w{32}\\nsite=http://127\\.0\\.0\\.1:${cli.port}\\n$`),
+    );
     assert.equal(statSync(home).mode & 0o777, 0o600);
     const profile = await (await zulipInit({ zuliprc: home })).users.me.getProfile();
     assert.equal(profile.email, "hamlet@elsinore.dk");
