@@ -2,8 +2,8 @@
 # The Debian packages the tests need beyond npm's: chromium (the page tests drive it), slapd and
 # ldap-utils (the LDAP tests start their own OpenLDAP), openssl (test certificate authorities) and
 # curl (the curl client test), nginx (the deploy recipe's test and benchmark run Debian's nginx
-# with deploy/nginx-latchkey.conf) and redis-server (tests that stop and restart Redis start
-# their own). Run by `npm test` and by .ci/run. Installs whatever is missing
+# with deploy/nginx-latchkey.conf), redis-server (tests that stop and restart Redis start
+# their own) and bsdutils (`script` gives the login test a real terminal). Run by `npm test` and by .ci/run. Installs whatever is missing
 # when it can (as root, with apt-get); otherwise says in one line what to install, and fails.
 set -euo pipefail
 
@@ -15,6 +15,7 @@ command -v ldapadd >/dev/null 2>&1 || need+=(ldap-utils)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v script >/dev/null 2>&1 || need+=(bsdutils)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -2,6 +2,7 @@
  * Builds the Fastify application. It never listens: `src/server.ts` does, and tests drive it
  * through `app.inject()` or a port of their own.
  */
+import { createRequire } from "node:module";
 import type { Socket } from "node:net";
 import { SerializerSelector } from "@fastify/fast-json-stringify-compiler";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from "fastify";
@@ -19,6 +20,7 @@ import { acceptEveryMethod } from "./http/endpoint.js";
 import { registerBodyParsers } from "./http/plugins/body-parsers.js";
 import { registerErrorEnvelope, sendFrameworkError } from "./http/plugins/error-envelope.js";
 import { registerHashGate } from "./http/plugins/hash-gate.js";
+import { registerOpenApi } from "./http/plugins/openapi.js";
 import { registerOperations } from "./http/plugins/operations.js";
 import { registerRateLimits } from "./http/plugins/rate-limits.js";
 import { newRequestId } from "./http/request-id.js";
@@ -59,6 +61,11 @@ function newlineSerializers(app: FastifyInstance): void {
     return (data: unknown) => `${serialize(data)}\n`;
   });
   app.setReplySerializer((payload) => `${JSON.stringify(payload)}\n`);
+}
+
+/** The package's version, the version of the API document. */
+function packageVersion(): string {
+  return (createRequire(import.meta.url)("../package.json") as { version: string }).version;
 }
 
 export async function buildApp({ config, ctx, logger, readiness, metrics }: BuildAppOptions): Promise<FastifyInstance> {
@@ -126,6 +133,8 @@ export async function buildApp({ config, ctx, logger, readiness, metrics }: Buil
   await registerBodyParsers(app);
   registerRateLimits(app, ctx);
   registerHashGate(app, ctx);
+  // Before every route, so the document sees them all.
+  await registerOpenApi(app, { version: packageVersion() });
 
   registerFetchApiKey(app, ctx);
   registerJwtFetchApiKey(app, ctx, config);

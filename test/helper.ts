@@ -20,6 +20,7 @@ import { type Clock, type Realm, ROLE, type User } from "../src/domain/model.js"
 import type { HashOptions, PasswordHasher, VerifyResult } from "../src/domain/ports.js";
 import { generateSecrets } from "../src/secrets.js";
 import { type DatabaseHandle, openDatabase } from "../src/store/database.js";
+import { checkAnswersAgainstDocument } from "./openapi-check.js";
 
 /** A deliberately cheap Argon2id for tests; production refuses parameters this low. */
 export const FAST_ARGON2 = { memoryCost: 256, timeCost: 1, parallelism: 1 };
@@ -125,6 +126,8 @@ export async function makeTestServer(options: TestServerOptions = {}): Promise<T
     ...(config.email.smtp === null && options.env?.LATCHKEY_EMAIL_OUTBOX === undefined ? { mailer } : {}),
   });
   const app = await buildApp({ config, ctx, ...(options.logger === undefined ? {} : { logger: options.logger }) });
+  // Every answer a test receives must be one docs/openapi.json describes.
+  checkAnswersAgainstDocument(app);
   const realm = await createRealm(ctx, { subdomain: "", name: "Zulip Dev", description: "A test organization." });
   const keys = new Map<number, string>();
   const add = async (email: string, fullName: string, role: number) => {

@@ -4,6 +4,7 @@ import { requireRealm, requireUser } from "../domain/accounts.js";
 import { auditEventName } from "../domain/audit.js";
 import type { Context } from "../domain/context.js";
 import { zuliprcFor } from "../domain/zuliprc.js";
+import { jsonOption } from "./command-kit.js";
 
 export interface LifecycleCommandOptions {
   withContext: <T>(options: { dev?: boolean }, work: (ctx: Context) => Promise<T>) => Promise<T>;
@@ -43,6 +44,7 @@ export function registerLifecycleCommands(program: Command, options: LifecycleCo
     .description("list an organization's audit events, newest first")
     .addOption(realmOption)
     .option("--limit <n>", "how many events", parseLimit, 50)
+    .addOption(jsonOption)
     .addOption(devOption)
     .action(async (opts) =>
       withContext(opts, async (ctx) => {
@@ -57,7 +59,24 @@ export function registerLifecycleCommands(program: Command, options: LifecycleCo
           }
           return email;
         };
-        for (const event of await ctx.stores.auditLog.list(realm.id, opts.limit)) {
+        const events = await ctx.stores.auditLog.list(realm.id, opts.limit);
+        if (opts.json) {
+          const rows = [];
+          for (const event of events) {
+            rows.push({
+              event_time: new Date(event.eventTime).toISOString(),
+              event_type: auditEventName(event.eventType),
+              acting_user: event.actingUserId === null ? null : await emailOf(event.actingUserId),
+              modified_user: event.modifiedUserId === null ? null : await emailOf(event.modifiedUserId),
+              ip: event.ip,
+              client: event.client,
+              extra: event.extra,
+            });
+          }
+          out(JSON.stringify(rows, null, 2));
+          return;
+        }
+        for (const event of events) {
           out(
             [
               new Date(event.eventTime).toISOString(),

@@ -4,7 +4,7 @@
  */
 import cluster from "node:cluster";
 import { availableParallelism } from "node:os";
-import { Command, InvalidArgumentError, Option } from "commander";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { runPrimary, runWorker } from "../cluster.js";
 import { loadConfig, type Mode } from "../config.js";
 import { createContext } from "../context.js";
@@ -26,14 +26,19 @@ import { ROLE, ROLE_NAMES, type RoleName } from "../domain/model.js";
 import { setRealmOidcAutoCreate } from "../domain/oidc-login.js";
 import { passwordProblem } from "../domain/password-policy.js";
 import { ConfigError } from "../env.js";
+import { ZulipError } from "../errors.js";
 import { loadOrCreateSecrets, SecretsError } from "../secrets.js";
 import { closeOnSignals, startServer } from "../server.js";
 import { syncKeyCache } from "../store/cache-sync.js";
 import { openDatabase } from "../store/database.js";
 import { executedMigrations, migrateToLatest, SchemaTooNewError } from "../store/migrations.js";
 import { closeRedis, openRedis } from "../store/redis.js";
+import { registerAdminCommands } from "./admin-commands.js";
+import { registerBotCommands } from "./bot-commands.js";
+import { CliError, enabledLoginMethods, jsonOption, printJson, realmJson, roleName, userJson } from "./command-kit.js";
 import { registerImportCommand } from "./import-command.js";
 import { registerLifecycleCommands } from "./lifecycle-commands.js";
+import { registerLoginCommand } from "./login-command.js";
 import { readPassword } from "./password-input.js";
 
 function parseSwitch(value: string): boolean {
@@ -86,7 +91,11 @@ const devOption = new Option(
 const realmOption = new Option("--realm <subdomain>", 'the organization\'s subdomain ("" is the root organization)').default("");
 
 export function buildCli(): Command {
-  const program = new Command("latchkey").description("A Zulip-compatible API-key authentication server").showHelpAfterError();
+  const program = new Command("latchkey")
+    .description("A Zulip-compatible API-key authentication server")
+    // Usage errors end the command with status 2 (see main) and one line on stderr.
+    .exitOverride()
+    .configureOutput({ outputError: (text, write) => write(`${text.trim().replace(/\s*\n\s*/g, " ")} (see --help)\n`) });
 
   program
     .command("dev")
@@ -165,13 +174,14 @@ export function buildCli(): Command {
   realm
     .command("list")
     .description("list organizations")
+    .addOption(jsonOption)
     .addOption(devOption)
     .action(async (opts) =>
       withContext(opts, async (ctx) => {
-        for (const r of await ctx.stores.realms.list()) {
-          const methods = Object.entries(r.authMethods)
-            .filter(([, on]) => on)
-            .map(([name]) => name);
+        const realms = await ctx.stores.realms.list();
+        if (opts.json) return printJson(realms.map((r) => realmJson(ctx, r)));
+        for (const r of realms) {
+          const methods = enabledLoginMethods(r);
           console.log(
             `${JSON.stringify(r.subdomain)}\t${r.name}\t${ctx.site.urlOf(r.subdomain)}\t${r.deactivated ? "deactivated" : "active"}\tlogin: ${methods.join(",") || "none"}`,
           );
@@ -253,14 +263,16 @@ export function buildCli(): Command {
     .command("list")
     .description("list the accounts of an organization")
     .addOption(realmOption)
+    .addOption(jsonOption)
     .addOption(devOption)
     .action(async (opts) =>
       withContext(opts, async (ctx) => {
         const r = await requireRealm(ctx, opts.realm);
-        for (const u of await ctx.stores.users.listByRealm(r.id)) {
-          const role = ROLE_NAMES.find((n) => ROLE[n] === u.role) ?? String(u.role);
+        const users = await ctx.stores.users.listByRealm(r.id);
+        if (opts.json) return printJson(users.map(userJson));
+        for (const u of users) {
           console.log(
-            `${u.id}\t${u.deliveryEmail}\t${u.fullName}\t${role}${u.isBot ? " (bot)" : ""}\t${u.isActive ? "active" : "deactivated"}`,
+            `${u.id}\t${u.deliveryEmail}\t${u.fullName}\t${roleName(u.role)}${u.isBot ? " (bot)" : ""}\t${u.isActive ? "active" : "deactivated"}`,
           );
         }
       }),
@@ -298,22 +310,32 @@ export function buildCli(): Command {
     );
   registerLifecycleCommands(program, { withContext, devOption, realmOption });
   registerImportCommand(program, { withContext, devOption });
+  registerBotCommands(program, { withContext, devOption, realmOption });
+  registerAdminCommands({ realm, user }, { withContext, devOption, realmOption });
+  registerLoginCommand(program);
   return program;
 }
+
+/** Exit statuses: 0 done, 1 the command could not be done (one line on stderr), 2 usage error. */
+export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
 export async function main(argv: string[]): Promise<number> {
   try {
     await buildCli().parseAsync(argv);
-    return 0;
+    return EXIT.ok;
   } catch (err) {
+    // --help and --version end with status 0; commander has printed every other usage error.
+    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
     if (
+      err instanceof CliError ||
+      err instanceof ZulipError ||
       err instanceof ConfigError ||
       err instanceof AccountError ||
       err instanceof SecretsError ||
       err instanceof SchemaTooNewError
     ) {
       console.error(`latchkey: ${err.message}`);
-      return 1;
+      return EXIT.failed;
     }
     throw err;
   }

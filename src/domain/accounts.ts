@@ -4,6 +4,7 @@
  */
 import { ZulipError } from "../errors.js";
 import { generateApiKey } from "./api-key.js";
+import { type ChangeSource, recordAuditEvent } from "./audit.js";
 import type { Context } from "./context.js";
 import { isValidEmail } from "./email.js";
 import { loginThrottleKey } from "./login-identity.js";
@@ -156,4 +157,41 @@ export async function revealApiKey(ctx: Context, userId: number): Promise<string
   const sealed = await ctx.stores.users.getSealedApiKey(userId);
   if (sealed === null) throw new ZulipError("No such user");
   return ctx.vault.unseal(sealed);
+}
+
+/**
+ * Changes an account's role (Zulip's `do_change_user_role`, with the `check_last_owner` guard of
+ * `update_user_backend`): an organization keeps at least one active human owner. The audit event
+ * records the old and new role. Returns false when the account already has that role.
+ */
+export async function changeRole(
+  ctx: Context,
+  user: User,
+  role: number,
+  acting: User | null,
+  source: ChangeSource,
+): Promise<boolean> {
+  const changed = await ctx.stores.transaction(async (stores) => {
+    const current = await stores.users.findById(user.id);
+    if (current === null) throw new AccountError(`no account with id ${user.id}`);
+    if (current.role === role) return false;
+    if (current.role === ROLE.owner && current.isActive && !current.isBot) {
+      const owners = (await stores.users.listByRealm(current.realmId)).filter(
+        (u) => u.role === ROLE.owner && u.isActive && !u.isBot,
+      );
+      if (owners.length === 1) throw new AccountError("The owner permission cannot be removed from the only organization owner.");
+    }
+    await stores.users.update(current.id, { role });
+    await recordAuditEvent(ctx, stores, {
+      type: "USER_ROLE_CHANGED",
+      acting,
+      modified: current,
+      source,
+      extra: { old_value: current.role, new_value: role },
+    });
+    return true;
+  });
+  // Cached principals carry the role (administrators manage others' bots; guests may not own any).
+  if (changed) ctx.keyCache.invalidate({ kind: "user", userId: user.id });
+  return changed;
 }

@@ -214,6 +214,14 @@ export async function reactivateUser(ctx: Context, requester: User, userId: numb
   if (!canAdminUser(requester, target)) throw new ZulipError("Insufficient permission");
   // check_bot_creation_policy: whoever brings a bot back must be allowed to have one.
   if (target.isBot) requireMemberOrAdmin(requester);
+  await reactivateAccount(ctx, target, requester, source);
+}
+
+/**
+ * Reactivates an account once the requester may do so (an administrator from the API, or the
+ * administration command with `acting` null).
+ */
+export async function reactivateAccount(ctx: Context, target: User, acting: User | null, source: ChangeSource): Promise<void> {
   // Zulip's `check_bot_name_available(..., is_activation=True)`: any active account with the
   // bot's name blocks it, the bot itself included when it is already active.
   if (target.isBot && (await ctx.stores.users.activeFullNameExists(target.realmId, target.fullName))) {
@@ -222,5 +230,5 @@ export async function reactivateUser(ctx: Context, requester: User, userId: numb
     );
   }
   if (target.isActive) return;
-  await changeActivation(ctx, target, true, requester, source);
+  await changeActivation(ctx, target, true, acting, source);
 }

@@ -11,7 +11,8 @@ import type { User } from "./model.js";
 
 export interface Regeneration {
   user: User;
-  acting: User;
+  /** Who asked for it; null for the administration command. */
+  acting: User | null;
   source: ChangeSource;
   /**
    * The digest of the key that authorized the change, when it was the user's own key: the key

@@ -11,12 +11,35 @@ import { writeRateLimitHeaders } from "./plugins/rate-limits.js";
 
 export type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 
+/** One Zulip parameter, read with `readParam` or `readJson*`, described for the OpenAPI document. */
+export interface ParamDoc {
+  description: string;
+  /** The JSON Schema of the value as sent: a string, or JSON text for Zulip's `Json[...]` parameters. */
+  schema?: Record<string, unknown>;
+  required?: boolean;
+}
+
+/** What the OpenAPI document says of an operation (src/http/plugins/openapi.ts). */
+export interface OperationDoc {
+  /** Zulip's operation id where Zulip documents the endpoint. */
+  operationId?: string;
+  summary: string;
+  description?: string;
+  tags: string[];
+  /** The form (or query string) parameters the handler reads. */
+  params?: Record<string, ParamDoc>;
+  /** Error statuses the operation answers with besides those every operation may (400, 429, 503). */
+  errors?: number[];
+}
+
 export interface MethodRoute extends RouteShorthandOptions {
   handler: (request: FastifyRequest, reply: FastifyReply) => unknown;
   /** Whether the view reads typed parameters, so unread ones are reported (docs/zulip-rules.md §1). */
   typed?: boolean;
   /** Authenticates the request (or throws Zulip's error) before the handler runs. */
   authenticate?: (request: FastifyRequest) => void | Promise<void>;
+  /** The operation in the OpenAPI document; undocumented routes are left out of it. */
+  doc?: OperationDoc;
 }
 
 const ROUTED_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]);
@@ -79,8 +102,9 @@ export function registerEndpoint(
 ): void {
   const supported = Object.keys(routes) as Method[];
   for (const method of supported) {
-    const { handler, typed, authenticate, ...options } = routes[method] as MethodRoute;
-    app.route({ ...options, method, url, handler: wrapHandler({ handler, typed, authenticate }) });
+    const { handler, typed, authenticate, doc, ...options } = routes[method] as MethodRoute;
+    const documented = doc === undefined ? options : documentedRoute(options, method, url, doc, authenticate !== undefined);
+    app.route({ ...documented, method, url, handler: wrapHandler({ handler, typed, authenticate }) });
   }
   const allowed: string[] = supported.includes("GET") ? [...supported, "HEAD"] : supported;
   const others = app.supportedMethods.filter((m) => m !== "CONNECT" && !allowed.includes(m)) as HTTPMethods[];
@@ -88,6 +112,7 @@ export function registerEndpoint(
   app.route({
     method: others,
     url,
+    schema: { hide: true },
     handler: async (_request, reply) => {
       if (notAllowed === "plain") {
         return reply.code(405).header("allow", allowed.join(", ")).type("text/html; charset=utf-8").send("");
@@ -100,4 +125,57 @@ export function registerEndpoint(
       });
     },
   });
+}
+
+/** Parameters are sent form-encoded, as Zulip's clients send them. */
+export const FORM_ENCODED = "application/x-www-form-urlencoded";
+
+/**
+ * The route with its OpenAPI description: the operation's names, its parameters (as the body of a
+ * POST, as the query string of a GET), its security, and the error statuses it answers with.
+ * The parameter schemas describe; they are not Fastify's validation: the handler reads and
+ * checks each parameter itself, with Zulip's messages (params.ts, json-params.ts).
+ */
+function documentedRoute(
+  options: RouteShorthandOptions,
+  method: Method,
+  url: string,
+  doc: OperationDoc,
+  authenticated: boolean,
+): RouteShorthandOptions {
+  const schema: Record<string, unknown> = { ...options.schema, summary: doc.summary, tags: doc.tags };
+  if (doc.operationId !== undefined) schema.operationId = doc.operationId;
+  if (doc.description !== undefined) schema.description = doc.description;
+  const pathParams = [...url.matchAll(/:(\w+)(\([^)]*\))?/g)];
+  if (pathParams.length > 0) {
+    const properties = Object.fromEntries(
+      pathParams.map(([, name, pattern]) => [name, pattern?.includes("\\d+") ? { type: "integer" } : { type: "string" }]),
+    );
+    schema.params = { type: "object", properties, required: pathParams.map(([, name]) => name) };
+  }
+  if (authenticated) schema.security = [url.startsWith("/json/") ? { sessionCookie: [] } : { basicAuth: [] }];
+  const params = doc.params ?? {};
+  if (Object.keys(params).length > 0) {
+    const properties: Record<string, unknown> = {};
+    const required: string[] = [];
+    for (const [name, param] of Object.entries(params)) {
+      properties[name] = { ...(param.schema ?? { type: "string" }), description: param.description };
+      if (param.required) required.push(name);
+    }
+    const object = { type: "object", properties, ...(required.length > 0 ? { required } : {}) };
+    if (method === "GET") schema.querystring = object;
+    else {
+      schema.body = object;
+      schema.consumes = [FORM_ENCODED];
+    }
+  }
+  const errors = new Set([400, 429, 503, ...(authenticated ? [401] : []), ...(doc.errors ?? [])]);
+  if (method !== "GET") for (const status of [413, 415]) errors.add(status);
+  schema["x-zulip-errors"] = [...errors].sort((a, b) => a - b);
+  return { ...options, schema, validatorCompiler: acceptAsRead };
+}
+
+/** The handler validates its parameters (see documentedRoute), so Fastify's validator lets every request through. */
+function acceptAsRead() {
+  return () => true;
 }

@@ -90,11 +90,33 @@ function refuseChannel(channel: string | undefined): void {
   if (channel !== undefined && channel !== "") throw new ZulipError(`Invalid channel name '${channel}'`);
 }
 
+/** The parameters of `POST /bots`, in the order Zulip's view reads them. */
+const createParams = {
+  full_name: { description: "The bot's name.", required: true },
+  short_name: { description: "The local part of the bot's email (`<short_name>-bot@<host>`).", required: true },
+  bot_type: {
+    description: "1 generic, 2 incoming webhook, 3 outgoing webhook, 4 embedded (JSON integer).",
+    schema: { type: "string", examples: ["1"] },
+  },
+  payload_url: { description: "An outgoing webhook's URL (JSON string).", schema: { type: "string" } },
+  service_name: { description: "An embedded bot's service." },
+  config_data: { description: "An embedded bot's configuration (JSON object of strings).", schema: { type: "string" } },
+  interface_type: { description: "An outgoing webhook's interface (JSON integer).", schema: { type: "string" } },
+  default_sending_stream: { description: "A channel; Latchkey has none, so any non-empty name is refused." },
+  default_events_register_stream: { description: "A channel; Latchkey has none, so any non-empty name is refused." },
+  default_all_public_streams: { description: "JSON boolean.", schema: { type: "string", examples: ["false"] } },
+};
+
 export function registerBotRoutes(app: FastifyInstance, { ctx, config, prefix, authenticate }: BotRoutesOptions): void {
+  // Zulip's operation ids name the /api/v1 operations; the /json twins have none of their own.
+  const api = prefix === "/api/v1";
+  const named = (operationId: string) => (api ? { operationId } : {});
+  const tags = ["bots"];
   registerEndpoint(app, `${prefix}/bots`, {
     GET: {
       typed: true,
       authenticate,
+      doc: { ...named("get-bots"), summary: "List own bots", description: "The bots the user owns, with their keys.", tags },
       schema: { response: { 200: listSchema } },
       handler: async (request) => {
         const requester = principalOf(request).user;
@@ -119,6 +141,7 @@ export function registerBotRoutes(app: FastifyInstance, { ctx, config, prefix, a
     POST: {
       typed: true,
       authenticate,
+      doc: { ...named("create-bot"), summary: "Create a bot", tags, params: createParams },
       schema: { response: { 200: createdSchema } },
       handler: async (request) => {
         const owner = principalOf(request).user;
@@ -164,6 +187,7 @@ export function registerBotRoutes(app: FastifyInstance, { ctx, config, prefix, a
     DELETE: {
       typed: true,
       authenticate,
+      doc: { ...named("deactivate-bot"), summary: "Deactivate a bot", tags, errors: [404] },
       schema: { response: { 200: emptySuccess } },
       handler: async (request) => {
         await deactivateBot(ctx, principalOf(request).user, idParam(request, "bot_id"), changeSource(request));
@@ -176,6 +200,13 @@ export function registerBotRoutes(app: FastifyInstance, { ctx, config, prefix, a
     POST: {
       typed: true,
       authenticate,
+      doc: {
+        ...named("regenerate-bot-api-key"),
+        summary: "Regenerate a bot's API key",
+        description: "Replaces the bot's key; the old one stops working at once.",
+        tags,
+        errors: [404],
+      },
       schema: { response: { 200: apiKeySchema } },
       handler: async (request) => {
         const key = await regenerateBotKey(ctx, principalOf(request).user, idParam(request, "bot_id"), changeSource(request));
@@ -188,6 +219,7 @@ export function registerBotRoutes(app: FastifyInstance, { ctx, config, prefix, a
     GET: {
       typed: true,
       authenticate,
+      doc: { ...named("get-bot-api-key"), summary: "Get a bot's API key", tags, errors: [404] },
       schema: { response: { 200: apiKeySchema } },
       handler: async (request) => {
         const key = await revealBotKey(ctx, principalOf(request).user, idParam(request, "bot_id"));
@@ -200,6 +232,7 @@ export function registerBotRoutes(app: FastifyInstance, { ctx, config, prefix, a
     POST: {
       typed: true,
       authenticate,
+      doc: { ...named("reactivate-user"), summary: "Reactivate a user or bot", tags, errors: [404] },
       schema: { response: { 200: emptySuccess } },
       handler: async (request) => {
         await reactivateUser(ctx, principalOf(request).user, idParam(request, "user_id"), changeSource(request));

@@ -36,6 +36,14 @@ export function registerDevLogin(app: FastifyInstance, ctx: Context, { startBrow
       typed: true,
       bodyLimit: loginBodyLimit(app),
       config: { limitByAddress: true },
+      doc: {
+        operationId: "dev-fetch-api-key",
+        summary: "Fetch an API key (development only)",
+        description: "Gets any active user's API key without a password. Routed only on a development server.",
+        tags: ["authentication"],
+        params: { username: { description: "The email of the user whose key is wanted.", required: true } },
+        errors: [401, 404],
+      },
       schema: { response: { 200: apiKeyResponse } },
       handler: async (request, reply) => {
         const username = requireParam(request, "username");
@@ -68,6 +76,12 @@ export function registerDevLogin(app: FastifyInstance, ctx: Context, { startBrow
     GET: {
       typed: true,
       config: { limitByAddress: true },
+      doc: {
+        operationId: "dev-list-users",
+        summary: "List users (development only)",
+        description: "The active users of every organization, for the development login. Routed only on a development server.",
+        tags: ["authentication"],
+      },
       schema: {
         response: {
           200: successSchema(

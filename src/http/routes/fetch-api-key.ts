@@ -16,7 +16,7 @@ import { readParam, requireParam } from "../params.js";
 import { loginBodyLimit } from "../plugins/body-parsers.js";
 import { recordRateDecision } from "../plugins/rate-limits.js";
 import { loginSource, requireRealmFromRequest } from "../request-info.js";
-import { apiKeyResponse, successSchema } from "../schemas.js";
+import { apiKeyResponse, loginParams, successSchema } from "../schemas.js";
 
 export function registerFetchApiKey(app: FastifyInstance, ctx: Context): void {
   registerEndpoint(app, "/api/v1/fetch_api_key", {
@@ -24,6 +24,15 @@ export function registerFetchApiKey(app: FastifyInstance, ctx: Context): void {
       typed: true,
       bodyLimit: loginBodyLimit(app),
       config: { limitByAddress: true, needsHasher: true },
+      doc: {
+        operationId: "fetch-api-key",
+        summary: "Fetch an API key (production)",
+        description:
+          "Gets the user's API key from their username and password. The organization is the one at the request's host.",
+        tags: ["authentication"],
+        params: loginParams,
+        errors: [401, 404],
+      },
       schema: { response: { 200: apiKeyResponse } },
       handler: async (request, reply) => {
         const username = requireParam(request, "username");
@@ -65,6 +74,12 @@ export function registerJsonFetchApiKey(app: FastifyInstance, ctx: Context, auth
       authenticate,
       bodyLimit: loginBodyLimit(app),
       config: { needsHasher: true },
+      doc: {
+        summary: "Show the API key after the password is entered again",
+        description: "The settings page's \"Get API key\": the logged-in user's key, after their password is checked.",
+        tags: ["authentication"],
+        params: { password: { description: "The logged-in user's password." } },
+      },
       schema: { response: { 200: jsonApiKeyResponse } },
       handler: async (request, reply) => {
         const principal = request.principal;

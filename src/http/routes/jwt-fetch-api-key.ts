@@ -30,6 +30,19 @@ export function registerJwtFetchApiKey(app: FastifyInstance, ctx: Context, confi
     POST: {
       typed: true,
       config: { limitByAddress: true },
+      doc: {
+        operationId: "jwt-fetch-api-key",
+        summary: "Fetch an API key with a JSON Web Token",
+        tags: ["authentication"],
+        params: {
+          include_profile: {
+            description: "Whether to include the user's profile (JSON boolean).",
+            schema: { type: "string", examples: ["true"] },
+          },
+          token: { description: "The JSON Web Token naming the user (its `email` claim)." },
+        },
+        errors: [401, 404],
+      },
       schema: { response: { 200: responseSchema } },
       handler: async (request) => {
         // Zulip's parameters, in its order: include_profile, then token (default "").

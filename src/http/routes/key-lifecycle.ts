@@ -10,7 +10,7 @@ import { regenerateApiKey } from "../../domain/key-lifecycle.js";
 import { addPushToken, type PushKind, removePushToken, requireHuman } from "../../domain/push-devices.js";
 import { MESSAGES, unauthorizedBasic, ZulipError } from "../../errors.js";
 import { changeSource } from "../client-name.js";
-import { registerEndpoint } from "../endpoint.js";
+import { type ParamDoc, registerEndpoint } from "../endpoint.js";
 import { requireParam } from "../params.js";
 import { successSchema } from "../schemas.js";
 
@@ -26,6 +26,13 @@ export function registerKeyLifecycle(app: FastifyInstance, ctx: Context, authent
   registerEndpoint(app, "/api/v1/users/me/api_key/regenerate", {
     POST: {
       authenticate,
+      doc: {
+        operationId: "regenerate-api-key",
+        summary: "Regenerate own API key",
+        description:
+          "Replaces the authenticated user's API key with a new one and returns it; the old key stops working at once. Needs Basic authentication with the current key.",
+        tags: ["users"],
+      },
       schema: { response: { 200: apiKeySchema } },
       handler: async (request) => {
         const { user } = request.principal as Principal;
@@ -43,11 +50,21 @@ export function registerKeyLifecycle(app: FastifyInstance, ctx: Context, authent
     },
   });
 
-  const pushTokenRoutes = (url: string, kind: PushKind) =>
-    registerEndpoint(app, url, {
+  const pushTokenRoutes = (url: string, kind: PushKind) => {
+    const token = { description: "The device's push token.", required: true };
+    const params: Record<string, ParamDoc> =
+      kind === "apns" ? { token, appid: { description: "The app's id (reverse-DNS).", required: true } } : { token };
+    const name = kind === "apns" ? "apns" : "fcm";
+    return registerEndpoint(app, url, {
       POST: {
         typed: true,
         authenticate,
+        doc: {
+          operationId: `add-${name}-token`,
+          summary: `Add a${kind === "apns" ? "n APNs" : "n FCM"} device token`,
+          tags: ["users"],
+          params,
+        },
         schema: { response: { 200: emptySuccess } },
         handler: async (request) => {
           const { user } = request.principal as Principal;
@@ -69,6 +86,12 @@ export function registerKeyLifecycle(app: FastifyInstance, ctx: Context, authent
       DELETE: {
         typed: true,
         authenticate,
+        doc: {
+          operationId: `remove-${name}-token`,
+          summary: `Remove a${kind === "apns" ? "n APNs" : "n FCM"} device token`,
+          tags: ["users"],
+          params: { token },
+        },
         schema: { response: { 200: emptySuccess } },
         handler: async (request) => {
           const { user } = request.principal as Principal;
@@ -78,6 +101,7 @@ export function registerKeyLifecycle(app: FastifyInstance, ctx: Context, authent
         },
       },
     });
+  };
   pushTokenRoutes("/api/v1/users/me/apns_device_token", "apns");
   pushTokenRoutes("/api/v1/users/me/android_gcm_reg_id", "fcm");
 }

@@ -33,6 +33,11 @@ export function registerLastUse(
     GET: {
       typed: true,
       authenticate,
+      doc: {
+        operationId: "get-api-key-last-use",
+        summary: "When and from where the API key was last used",
+        tags: ["latchkey"],
+      },
       schema: { response: { 200: lastUseSchema } },
       handler: async (request) => {
         const { user } = request.principal as Principal;

@@ -93,6 +93,13 @@ export function registerServerSettings(app: FastifyInstance, ctx: Context, confi
     "/api/v1/server_settings",
     {
       GET: {
+        doc: {
+          operationId: "get-server-settings",
+          summary: "Get server settings",
+          description:
+            "What a client needs before logging in: the authentication methods, the organization's URL and name, and whether usernames are emails. Needs no authentication.",
+          tags: ["server_and_organizations"],
+        },
         schema: { response: { 200: responseSchema } },
         handler: async (request) => {
           const subdomain = request.subdomain;

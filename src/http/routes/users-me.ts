@@ -81,6 +81,12 @@ export function registerUsersMe(
     GET: {
       typed: true,
       authenticate,
+      doc: {
+        operationId: "get-own-user",
+        summary: "Get own user",
+        description: "The authenticated user, in Zulip's user format.",
+        tags: ["users"],
+      },
       schema: { response: { 200: successSchema(userProperties) } },
       handler: (request, reply) => {
         const principal = request.principal as Principal;

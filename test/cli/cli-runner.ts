@@ -1,0 +1,126 @@
+/**
+ * Runs the real `latchkey` command (bin/latchkey.js in a child process) against a scratch SQLite
+ * database, and a `latchkey serve` on the same database on a real port.
+ */
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { freePort } from "../helper.js";
+
+export const BIN = join(import.meta.dirname, "..", "..", "bin", "latchkey.js");
+
+export interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface Scratch {
+  dir: string;
+  /** The port the server will listen on; the organization URLs name it. */
+  port: number;
+  env: Record<string, string>;
+  /** Runs `latchkey ...args` with `stdin` as its input and waits for it to exit. */
+  run(args: string[], stdin?: string): Promise<Run>;
+  /** Runs it and asserts exit status 0; returns stdout. */
+  ok(args: string[], stdin?: string): Promise<string>;
+  /** Starts `latchkey serve --workers 1` and resolves with its base URL once it listens. */
+  serve(): Promise<string>;
+  close(): Promise<void>;
+}
+
+export async function makeScratch(prefix: string, extraEnv: Record<string, string> = {}): Promise<Scratch> {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const port = await freePort();
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? "",
+    HOME: dir,
+    LATCHKEY_DATABASE_URL: join(dir, "db.sqlite"),
+    LATCHKEY_SECRETS_FILE: join(dir, "secrets.json"),
+    LATCHKEY_EXTERNAL_HOST: `127.0.0.1:${port}`,
+    LATCHKEY_EXTERNAL_SCHEME: "http",
+    LATCHKEY_LOG_LEVEL: "silent",
+    LATCHKEY_HASH_CONCURRENCY: "1",
+    LATCHKEY_ARGON2_MEMORY_KIB: "19456",
+    LATCHKEY_EMAIL_OUTBOX: join(dir, "outbox"),
+    ...extraEnv,
+  };
+  let server: ChildProcess | null = null;
+
+  function run(args: string[], stdin = ""): Promise<Run> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ["pipe", "pipe", "pipe"] });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (c: Buffer) => {
+        stdout += c.toString();
+      });
+      child.stderr.on("data", (c: Buffer) => {
+        stderr += c.toString();
+      });
+      child.on("error", reject);
+      child.on("close", (code) => resolve({ code, stdout, stderr }));
+      child.stdin.end(stdin);
+    });
+  }
+
+  async function ok(args: string[], stdin = ""): Promise<string> {
+    const result = await run(args, stdin);
+    assert.equal(result.code, 0, `latchkey ${args.join(" ")}: ${result.stderr}${result.stdout}`);
+    return result.stdout;
+  }
+
+  function serve(): Promise<string> {
+    const child = spawn(process.execPath, [BIN, "serve", "--workers", "1"], {
+      env: { ...env, PORT: String(port), HOST: "127.0.0.1" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    server = child;
+    let stderr = "";
+    child.stderr.on("data", (c: Buffer) => {
+      stderr += c.toString();
+    });
+    return new Promise((resolve, reject) => {
+      let stdout = "";
+      child.stdout.on("data", (c: Buffer) => {
+        stdout += c.toString();
+        if (stdout.includes(`Latchkey listening on 127.0.0.1:${port}`)) resolve(`http://127.0.0.1:${port}`);
+      });
+      child.on("exit", (code) => reject(new Error(`latchkey serve exited with ${code}: ${stderr}`)));
+    });
+  }
+
+  async function close(): Promise<void> {
+    const child = server;
+    if (child !== null && child.exitCode === null) {
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.kill("SIGTERM");
+      await exited;
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  return { dir, port, env, run, ok, serve, close };
+}
+
+/** `GET /api/v1/users/me` with Basic credentials. */
+export async function usersMe(
+  base: string,
+  email: string,
+  key: string,
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(`${base}/api/v1/users/me`, {
+    headers: { authorization: `Basic ${Buffer.from(`${email}:${key}`).toString("base64")}` },
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+/** Asserts a failed run: this exit status and exactly one line on stderr matching `line`. */
+export function assertOneLineError(result: Run, code: 1 | 2, line: RegExp): void {
+  assert.equal(result.code, code, `${result.stderr}${result.stdout}`);
+  assert.equal(result.stdout, "");
+  assert.match(result.stderr, /^[^\n]+\n$/, `one line expected: ${JSON.stringify(result.stderr)}`);
+  assert.match(result.stderr.trimEnd(), line);
+}
