@@ -132,65 +132,59 @@ export function registerBotCommands(program: Command, { withContext, devOption, 
       }),
     );
 
-  bot
-    .command("regenerate-key")
-    .description("give a bot a new API key: the old one stops working at once, and the change is audited")
-    .argument("<email>", "the bot's email")
-    .addOption(realmOption)
-    .addOption(jsonOption)
-    .addOption(devOption)
-    .action(async (email: string, opts) =>
-      withContext(opts, async (ctx) => {
-        const target = await requireBot(ctx, await requireRealm(ctx, opts.realm), email);
-        const apiKey = (await regenerateApiKey(ctx, { user: target, acting: null, source: CLI_SOURCE })) as string;
-        if (opts.json) return printJson({ user_id: target.id, email: target.deliveryEmail, api_key: apiKey });
-        console.log(`New API key for ${target.deliveryEmail}: ${apiKey} (the old key no longer works)`);
-      }),
-    );
+  /** A command on one bot, named by its email: `act` gets the bot and the command's options. */
+  const onBot = (
+    name: string,
+    description: string,
+    json: boolean,
+    act: (ctx: Context, target: User, opts: { json?: boolean }) => Promise<void>,
+  ) => {
+    const command = bot.command(name).description(description).argument("<email>", "the bot's email").addOption(realmOption);
+    if (json) command.addOption(jsonOption);
+    command
+      .addOption(devOption)
+      .action(async (email: string, opts) =>
+        withContext(opts, async (ctx) => act(ctx, await requireBot(ctx, await requireRealm(ctx, opts.realm), email), opts)),
+      );
+  };
 
-  bot
-    .command("zuliprc")
-    .description("print a bot's zuliprc (email, API key, site; token for outgoing-webhook bots)")
-    .argument("<email>", "the bot's email")
-    .addOption(realmOption)
-    .addOption(devOption)
-    .action(async (email: string, opts) =>
-      withContext(opts, async (ctx) => {
-        const target = await requireBot(ctx, await requireRealm(ctx, opts.realm), email);
-        // The file ends with its own newline.
-        process.stdout.write(await zuliprcFor(ctx, target));
-      }),
-    );
+  onBot(
+    "regenerate-key",
+    "give a bot a new API key: the old one stops working at once, and the change is audited",
+    true,
+    async (ctx, target, opts) => {
+      const apiKey = (await regenerateApiKey(ctx, { user: target, acting: null, source: CLI_SOURCE })) as string;
+      if (opts.json) return printJson({ user_id: target.id, email: target.deliveryEmail, api_key: apiKey });
+      console.log(`New API key for ${target.deliveryEmail}: ${apiKey} (the old key no longer works)`);
+    },
+  );
 
-  bot
-    .command("deactivate")
-    .description("deactivate a bot: its key stops working")
-    .argument("<email>", "the bot's email")
-    .addOption(realmOption)
-    .addOption(devOption)
-    .action(async (email: string, opts) =>
-      withContext(opts, async (ctx) => {
-        const target = await requireBot(ctx, await requireRealm(ctx, opts.realm), email);
-        await changeActivation(ctx, target, false, null, CLI_SOURCE);
-        console.log(`${target.deliveryEmail} is now deactivated.`);
-      }),
-    );
+  onBot(
+    "zuliprc",
+    "print a bot's zuliprc (email, API key, site; token for outgoing-webhook bots)",
+    false,
+    async (ctx, target) => {
+      // The file ends with its own newline.
+      process.stdout.write(await zuliprcFor(ctx, target));
+    },
+  );
 
-  bot
-    .command("reactivate")
-    .description("reactivate a bot, with the key it had (refused while an active account has its name)")
-    .argument("<email>", "the bot's email")
-    .addOption(realmOption)
-    .addOption(devOption)
-    .action(async (email: string, opts) =>
-      withContext(opts, async (ctx) => {
-        const target = await requireBot(ctx, await requireRealm(ctx, opts.realm), email);
-        if (target.isActive) {
-          console.log(`${target.deliveryEmail} is already active.`);
-          return;
-        }
-        await reactivateAccount(ctx, target, null, CLI_SOURCE);
-        console.log(`${target.deliveryEmail} is now active.`);
-      }),
-    );
+  onBot("deactivate", "deactivate a bot: its key stops working", false, async (ctx, target) => {
+    await changeActivation(ctx, target, false, null, CLI_SOURCE);
+    console.log(`${target.deliveryEmail} is now deactivated.`);
+  });
+
+  onBot(
+    "reactivate",
+    "reactivate a bot, with the key it had (refused while an active account has its name)",
+    false,
+    async (ctx, target) => {
+      if (target.isActive) {
+        console.log(`${target.deliveryEmail} is already active.`);
+        return;
+      }
+      await reactivateAccount(ctx, target, null, CLI_SOURCE);
+      console.log(`${target.deliveryEmail} is now active.`);
+    },
+  );
 }

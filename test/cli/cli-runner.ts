@@ -7,15 +7,10 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { BIN, type CliRun, runCli } from "../cluster-helper.js";
 import { freePort } from "../helper.js";
 
-export const BIN = join(import.meta.dirname, "..", "..", "bin", "latchkey.js");
-
-export interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+export type Run = CliRun;
 
 export interface Scratch {
   dir: string;
@@ -49,22 +44,7 @@ export async function makeScratch(prefix: string, extraEnv: Record<string, strin
   };
   let server: ChildProcess | null = null;
 
-  function run(args: string[], stdin = ""): Promise<Run> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ["pipe", "pipe", "pipe"] });
-      let stdout = "";
-      let stderr = "";
-      child.stdout.on("data", (c: Buffer) => {
-        stdout += c.toString();
-      });
-      child.stderr.on("data", (c: Buffer) => {
-        stderr += c.toString();
-      });
-      child.on("error", reject);
-      child.on("close", (code) => resolve({ code, stdout, stderr }));
-      child.stdin.end(stdin);
-    });
-  }
+  const run = (args: string[], stdin = ""): Promise<Run> => runCli(env, args, stdin);
 
   async function ok(args: string[], stdin = ""): Promise<string> {
     const result = await run(args, stdin);

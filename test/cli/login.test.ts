@@ -10,8 +10,9 @@ import { chmodSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import zulipInit from "zulip-js";
+import { BIN } from "../cluster-helper.js";
 import { freePort } from "../helper.js";
-import { assertOneLineError, BIN, makeScratch, type Scratch } from "./cli-runner.js";
+import { assertOneLineError, makeScratch, type Scratch } from "./cli-runner.js";
 
 const HAMLET_PASSWORD = "To-Be-Or-Not-To-Be-1601";
 const OPHELIA_PASSWORD = "Flowers-For-Laertes-17";

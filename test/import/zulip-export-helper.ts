@@ -4,14 +4,14 @@
  * HTTP requests to an organization's subdomain, and a picture of every row in the database.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { join } from "node:path";
 import { sql } from "kysely";
 import { openDatabase } from "../../src/store/database.js";
+import { type CliRun, runCli, startNode } from "../cluster-helper.js";
 
-export const BIN = join(import.meta.dirname, "..", "..", "bin", "latchkey.js");
+export { BIN } from "../cluster-helper.js";
 export const FIXTURE = join(import.meta.dirname, "..", "fixtures", "zulip-export");
 export const ROOT_HOST = "latchkey.test";
 
@@ -65,28 +65,10 @@ export function envFor(dir: string, databaseUrl: string): Record<string, string>
   };
 }
 
-export interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+export type Run = CliRun;
 
 /** Runs `latchkey ...args` and waits for it to exit. */
-export function latchkey(env: Record<string, string>, args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c: Buffer) => {
-      stdout += c.toString();
-    });
-    child.stderr.on("data", (c: Buffer) => {
-      stderr += c.toString();
-    });
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+export const latchkey = (env: Record<string, string>, args: string[]): Promise<Run> => runCli(env, args);
 
 /** The summary of a first import of the fixture as it is. */
 export const FIRST_IMPORT_SUMMARY = [
@@ -103,30 +85,14 @@ export const NOTHING_TO_IMPORT =
   'Nothing to import: organization "Elsinore" (subdomain "elsinore"), 6 users and 3 bots already present.\n';
 
 /** Starts `latchkey serve` on a free port of 127.0.0.1; resolves with its base URL. */
-export function serve(env: Record<string, string>): Promise<{ base: string; stop(): Promise<void> }> {
-  const child: ChildProcess = spawn(process.execPath, [BIN, "serve", "--workers", "1"], {
-    env: { ...env, PORT: "0", HOST: "127.0.0.1" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stderr = "";
-  child.stderr?.on("data", (c: Buffer) => {
-    stderr += c.toString();
-  });
-  const stop = async () => {
-    if (child.exitCode !== null) return;
-    const exited = new Promise((resolve) => child.once("exit", resolve));
-    child.kill("SIGTERM");
-    await exited;
+export async function serve(env: Record<string, string>): Promise<{ base: string; stop(): Promise<void> }> {
+  const node = await startNode({ ...env, PORT: "0", HOST: "127.0.0.1" });
+  return {
+    base: `http://127.0.0.1:${node.port}`,
+    stop: async () => {
+      await node.stop("SIGTERM");
+    },
   };
-  return new Promise((resolve, reject) => {
-    let stdout = "";
-    child.stdout?.on("data", (c: Buffer) => {
-      stdout += c.toString();
-      const m = /Latchkey listening on 127\.0\.0\.1:(\d+)/.exec(stdout);
-      if (m) resolve({ base: `http://127.0.0.1:${m[1]}`, stop });
-    });
-    child.on("exit", (code) => reject(new Error(`latchkey serve exited with ${code}: ${stderr}`)));
-  });
 }
 
 export interface Reply {
