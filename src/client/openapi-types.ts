@@ -914,7 +914,6 @@ export interface operations {
         };
       };
       400: components["responses"]["BadRequest"];
-      429: components["responses"]["RateLimited"];
       500: components["responses"]["InternalError"];
       503: components["responses"]["ServiceUnavailable"];
     };
@@ -1071,7 +1070,6 @@ export interface operations {
         };
       };
       400: components["responses"]["BadRequest"];
-      429: components["responses"]["RateLimited"];
       500: components["responses"]["InternalError"];
       503: components["responses"]["ServiceUnavailable"];
     };

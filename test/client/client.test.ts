@@ -182,7 +182,9 @@ describe("the client against a live server", () => {
     assert.deepEqual([stale.status, stale.code], [401, "UNAUTHORIZED"]);
 
     // Bad input and someone else's bot come back as the server's errors.
-    const missing = await apiError(owner.createBot({ full_name: "No Short Name" } as never));
+    // The document makes short_name required, so the types refuse this call; the server does too.
+    // @ts-expect-error: short_name is missing
+    const missing = await apiError(owner.createBot({ full_name: "No Short Name" }));
     assert.deepEqual(
       [missing.status, missing.code, missing.msg],
       [400, "REQUEST_VARIABLE_MISSING", "Missing 'short_name' argument"],
