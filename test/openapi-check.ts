@@ -108,6 +108,8 @@ process.on("exit", () => {
  */
 export function checkAnswersAgainstDocument(app: FastifyInstance): void {
   app.addHook("onSend", async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
+    // The connection is already closed (the client gave up): nobody receives this answer.
+    if (reply.raw.destroyed || request.raw.destroyed) return payload;
     const contentType = String(reply.getHeader("content-type") ?? "");
     const problem = checkAnswer(request, reply.statusCode, contentType, payload);
     if (problem === null) return payload;

@@ -351,92 +351,14 @@ export interface paths {
             };
           };
         };
-        /**
-         * @description A client error.
-         *
-         *     - `BAD_REQUEST`: Generic client error (the default code).
-         *     - `REQUEST_VARIABLE_MISSING`: A required parameter is missing; `var_name` names it.
-         *     - `CSRF_FAILED`: A session request failed the CSRF check.
-         */
-        400: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["JsonError"];
-          };
-        };
-        /**
-         * @description Authentication failed; under `/api` the answer carries `WWW-Authenticate: Basic realm="zulip"` when the Basic credentials were missing or wrong.
-         *
-         *     - `UNAUTHORIZED`: Authentication is missing or invalid on an authenticated endpoint.
-         *     - `AUTHENTICATION_FAILED`: Wrong username or password, or no such account.
-         *     - `USER_DEACTIVATED`: The account is deactivated.
-         *     - `REALM_DEACTIVATED`: The organization is deactivated.
-         *     - `PASSWORD_AUTH_DISABLED`: The organization has neither email nor LDAP login enabled.
-         *     - `PASSWORD_RESET_REQUIRED`: The stored password is too weak to keep and must be reset.
-         *     - `INVALID_API_KEY`: The API key is malformed or unknown (webhook `api_key` parameter only).
-         */
-        401: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["JsonError"];
-          };
-        };
-        /**
-         * @description The body is too large.
-         *
-         *     - `REQUEST_TOO_LARGE`: The request body is larger than the server accepts (Latchkey).
-         */
-        413: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["JsonError"];
-          };
-        };
-        /**
-         * @description The body cannot be read in its declared encoding.
-         *
-         *     - `UNSUPPORTED_MEDIA_TYPE`: The request body could not be read in its declared encoding (Latchkey).
-         */
-        415: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["JsonError"];
-          };
-        };
-        /**
-         * @description Rate limited; the `Retry-After` header and `retry-after` say how many seconds to wait.
-         *
-         *     - `RATE_LIMIT_HIT`: Too many requests; `retry-after` says how many seconds to wait.
-         */
-        429: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["JsonError"];
-          };
-        };
-        /**
-         * @description A dependency that guards the operation is unavailable, or too many logins are waiting.
-         *
-         *     - `SERVICE_UNAVAILABLE`: The shared rate-limit store (Redis) is unreachable, so password logins and reset emails are refused for now; or the LDAP directory is unreachable or too slow, so an LDAP login could not be checked; or too many password checks are already waiting (with `retry-after`); or the database is unreachable or stopped answering (Latchkey, 503).
-         */
-        503: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["JsonError"];
-          };
-        };
+        400: components["responses"]["BadRequest"];
+        401: components["responses"]["Unauthorized"];
+        403: components["responses"]["CsrfFailed"];
+        413: components["responses"]["RequestTooLarge"];
+        415: components["responses"]["UnsupportedMediaType"];
+        429: components["responses"]["RateLimited"];
+        500: components["responses"]["InternalError"];
+        503: components["responses"]["ServiceUnavailable"];
       };
     };
     delete?: never;
@@ -488,66 +410,12 @@ export interface paths {
             };
           };
         };
-        /**
-         * @description A client error.
-         *
-         *     - `BAD_REQUEST`: Generic client error (the default code).
-         *     - `REQUEST_VARIABLE_MISSING`: A required parameter is missing; `var_name` names it.
-         *     - `CSRF_FAILED`: A session request failed the CSRF check.
-         */
-        400: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["JsonError"];
-          };
-        };
-        /**
-         * @description Authentication failed; under `/api` the answer carries `WWW-Authenticate: Basic realm="zulip"` when the Basic credentials were missing or wrong.
-         *
-         *     - `UNAUTHORIZED`: Authentication is missing or invalid on an authenticated endpoint.
-         *     - `AUTHENTICATION_FAILED`: Wrong username or password, or no such account.
-         *     - `USER_DEACTIVATED`: The account is deactivated.
-         *     - `REALM_DEACTIVATED`: The organization is deactivated.
-         *     - `PASSWORD_AUTH_DISABLED`: The organization has neither email nor LDAP login enabled.
-         *     - `PASSWORD_RESET_REQUIRED`: The stored password is too weak to keep and must be reset.
-         *     - `INVALID_API_KEY`: The API key is malformed or unknown (webhook `api_key` parameter only).
-         */
-        401: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["JsonError"];
-          };
-        };
-        /**
-         * @description Rate limited; the `Retry-After` header and `retry-after` say how many seconds to wait.
-         *
-         *     - `RATE_LIMIT_HIT`: Too many requests; `retry-after` says how many seconds to wait.
-         */
-        429: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["JsonError"];
-          };
-        };
-        /**
-         * @description A dependency that guards the operation is unavailable, or too many logins are waiting.
-         *
-         *     - `SERVICE_UNAVAILABLE`: The shared rate-limit store (Redis) is unreachable, so password logins and reset emails are refused for now; or the LDAP directory is unreachable or too slow, so an LDAP login could not be checked; or too many password checks are already waiting (with `retry-after`); or the database is unreachable or stopped answering (Latchkey, 503).
-         */
-        503: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["JsonError"];
-          };
-        };
+        302: components["responses"]["LoginRedirect"];
+        400: components["responses"]["BadRequest"];
+        401: components["responses"]["Unauthorized"];
+        429: components["responses"]["RateLimited"];
+        500: components["responses"]["InternalError"];
+        503: components["responses"]["ServiceUnavailable"];
       };
     };
     put?: never;
@@ -612,92 +480,14 @@ export interface paths {
             };
           };
         };
-        /**
-         * @description A client error.
-         *
-         *     - `BAD_REQUEST`: Generic client error (the default code).
-         *     - `REQUEST_VARIABLE_MISSING`: A required parameter is missing; `var_name` names it.
-         *     - `CSRF_FAILED`: A session request failed the CSRF check.
-         */
-        400: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["JsonError"];
-          };
-        };
-        /**
-         * @description Authentication failed; under `/api` the answer carries `WWW-Authenticate: Basic realm="zulip"` when the Basic credentials were missing or wrong.
-         *
-         *     - `UNAUTHORIZED`: Authentication is missing or invalid on an authenticated endpoint.
-         *     - `AUTHENTICATION_FAILED`: Wrong username or password, or no such account.
-         *     - `USER_DEACTIVATED`: The account is deactivated.
-         *     - `REALM_DEACTIVATED`: The organization is deactivated.
-         *     - `PASSWORD_AUTH_DISABLED`: The organization has neither email nor LDAP login enabled.
-         *     - `PASSWORD_RESET_REQUIRED`: The stored password is too weak to keep and must be reset.
-         *     - `INVALID_API_KEY`: The API key is malformed or unknown (webhook `api_key` parameter only).
-         */
-        401: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["JsonError"];
-          };
-        };
-        /**
-         * @description The body is too large.
-         *
-         *     - `REQUEST_TOO_LARGE`: The request body is larger than the server accepts (Latchkey).
-         */
-        413: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["JsonError"];
-          };
-        };
-        /**
-         * @description The body cannot be read in its declared encoding.
-         *
-         *     - `UNSUPPORTED_MEDIA_TYPE`: The request body could not be read in its declared encoding (Latchkey).
-         */
-        415: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["JsonError"];
-          };
-        };
-        /**
-         * @description Rate limited; the `Retry-After` header and `retry-after` say how many seconds to wait.
-         *
-         *     - `RATE_LIMIT_HIT`: Too many requests; `retry-after` says how many seconds to wait.
-         */
-        429: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["JsonError"];
-          };
-        };
-        /**
-         * @description A dependency that guards the operation is unavailable, or too many logins are waiting.
-         *
-         *     - `SERVICE_UNAVAILABLE`: The shared rate-limit store (Redis) is unreachable, so password logins and reset emails are refused for now; or the LDAP directory is unreachable or too slow, so an LDAP login could not be checked; or too many password checks are already waiting (with `retry-after`); or the database is unreachable or stopped answering (Latchkey, 503).
-         */
-        503: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["JsonError"];
-          };
-        };
+        400: components["responses"]["BadRequest"];
+        401: components["responses"]["Unauthorized"];
+        403: components["responses"]["CsrfFailed"];
+        413: components["responses"]["RequestTooLarge"];
+        415: components["responses"]["UnsupportedMediaType"];
+        429: components["responses"]["RateLimited"];
+        500: components["responses"]["InternalError"];
+        503: components["responses"]["ServiceUnavailable"];
       };
     };
     delete?: never;
@@ -742,106 +532,14 @@ export interface paths {
             };
           };
         };
-        /**
-         * @description A client error.
-         *
-         *     - `BAD_REQUEST`: Generic client error (the default code).
-         *     - `REQUEST_VARIABLE_MISSING`: A required parameter is missing; `var_name` names it.
-         *     - `CSRF_FAILED`: A session request failed the CSRF check.
-         */
-        400: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["JsonError"];
-          };
-        };
-        /**
-         * @description Authentication failed; under `/api` the answer carries `WWW-Authenticate: Basic realm="zulip"` when the Basic credentials were missing or wrong.
-         *
-         *     - `UNAUTHORIZED`: Authentication is missing or invalid on an authenticated endpoint.
-         *     - `AUTHENTICATION_FAILED`: Wrong username or password, or no such account.
-         *     - `USER_DEACTIVATED`: The account is deactivated.
-         *     - `REALM_DEACTIVATED`: The organization is deactivated.
-         *     - `PASSWORD_AUTH_DISABLED`: The organization has neither email nor LDAP login enabled.
-         *     - `PASSWORD_RESET_REQUIRED`: The stored password is too weak to keep and must be reset.
-         *     - `INVALID_API_KEY`: The API key is malformed or unknown (webhook `api_key` parameter only).
-         */
-        401: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["JsonError"];
-          };
-        };
-        /**
-         * @description No organization at the request's host, or no such object.
-         *
-         *     - `NONEXISTENT_SUBDOMAIN`: No organization exists at the request's host.
-         *     - `BAD_REQUEST`: Generic client error (the default code).
-         */
-        404: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["JsonError"];
-          };
-        };
-        /**
-         * @description The body is too large.
-         *
-         *     - `REQUEST_TOO_LARGE`: The request body is larger than the server accepts (Latchkey).
-         */
-        413: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["JsonError"];
-          };
-        };
-        /**
-         * @description The body cannot be read in its declared encoding.
-         *
-         *     - `UNSUPPORTED_MEDIA_TYPE`: The request body could not be read in its declared encoding (Latchkey).
-         */
-        415: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["JsonError"];
-          };
-        };
-        /**
-         * @description Rate limited; the `Retry-After` header and `retry-after` say how many seconds to wait.
-         *
-         *     - `RATE_LIMIT_HIT`: Too many requests; `retry-after` says how many seconds to wait.
-         */
-        429: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["JsonError"];
-          };
-        };
-        /**
-         * @description A dependency that guards the operation is unavailable, or too many logins are waiting.
-         *
-         *     - `SERVICE_UNAVAILABLE`: The shared rate-limit store (Redis) is unreachable, so password logins and reset emails are refused for now; or the LDAP directory is unreachable or too slow, so an LDAP login could not be checked; or too many password checks are already waiting (with `retry-after`); or the database is unreachable or stopped answering (Latchkey, 503).
-         */
-        503: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["JsonError"];
-          };
-        };
+        400: components["responses"]["BadRequest"];
+        401: components["responses"]["Unauthorized"];
+        403: components["responses"]["CsrfFailed"];
+        413: components["responses"]["RequestTooLarge"];
+        415: components["responses"]["UnsupportedMediaType"];
+        429: components["responses"]["RateLimited"];
+        500: components["responses"]["InternalError"];
+        503: components["responses"]["ServiceUnavailable"];
       };
     };
     options?: never;
@@ -888,106 +586,14 @@ export interface paths {
             };
           };
         };
-        /**
-         * @description A client error.
-         *
-         *     - `BAD_REQUEST`: Generic client error (the default code).
-         *     - `REQUEST_VARIABLE_MISSING`: A required parameter is missing; `var_name` names it.
-         *     - `CSRF_FAILED`: A session request failed the CSRF check.
-         */
-        400: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["JsonError"];
-          };
-        };
-        /**
-         * @description Authentication failed; under `/api` the answer carries `WWW-Authenticate: Basic realm="zulip"` when the Basic credentials were missing or wrong.
-         *
-         *     - `UNAUTHORIZED`: Authentication is missing or invalid on an authenticated endpoint.
-         *     - `AUTHENTICATION_FAILED`: Wrong username or password, or no such account.
-         *     - `USER_DEACTIVATED`: The account is deactivated.
-         *     - `REALM_DEACTIVATED`: The organization is deactivated.
-         *     - `PASSWORD_AUTH_DISABLED`: The organization has neither email nor LDAP login enabled.
-         *     - `PASSWORD_RESET_REQUIRED`: The stored password is too weak to keep and must be reset.
-         *     - `INVALID_API_KEY`: The API key is malformed or unknown (webhook `api_key` parameter only).
-         */
-        401: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["JsonError"];
-          };
-        };
-        /**
-         * @description No organization at the request's host, or no such object.
-         *
-         *     - `NONEXISTENT_SUBDOMAIN`: No organization exists at the request's host.
-         *     - `BAD_REQUEST`: Generic client error (the default code).
-         */
-        404: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["JsonError"];
-          };
-        };
-        /**
-         * @description The body is too large.
-         *
-         *     - `REQUEST_TOO_LARGE`: The request body is larger than the server accepts (Latchkey).
-         */
-        413: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["JsonError"];
-          };
-        };
-        /**
-         * @description The body cannot be read in its declared encoding.
-         *
-         *     - `UNSUPPORTED_MEDIA_TYPE`: The request body could not be read in its declared encoding (Latchkey).
-         */
-        415: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["JsonError"];
-          };
-        };
-        /**
-         * @description Rate limited; the `Retry-After` header and `retry-after` say how many seconds to wait.
-         *
-         *     - `RATE_LIMIT_HIT`: Too many requests; `retry-after` says how many seconds to wait.
-         */
-        429: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["JsonError"];
-          };
-        };
-        /**
-         * @description A dependency that guards the operation is unavailable, or too many logins are waiting.
-         *
-         *     - `SERVICE_UNAVAILABLE`: The shared rate-limit store (Redis) is unreachable, so password logins and reset emails are refused for now; or the LDAP directory is unreachable or too slow, so an LDAP login could not be checked; or too many password checks are already waiting (with `retry-after`); or the database is unreachable or stopped answering (Latchkey, 503).
-         */
-        503: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["JsonError"];
-          };
-        };
+        400: components["responses"]["BadRequest"];
+        401: components["responses"]["Unauthorized"];
+        403: components["responses"]["CsrfFailed"];
+        413: components["responses"]["RequestTooLarge"];
+        415: components["responses"]["UnsupportedMediaType"];
+        429: components["responses"]["RateLimited"];
+        500: components["responses"]["InternalError"];
+        503: components["responses"]["ServiceUnavailable"];
       };
     };
     delete?: never;
@@ -1030,80 +636,12 @@ export interface paths {
             };
           };
         };
-        /**
-         * @description A client error.
-         *
-         *     - `BAD_REQUEST`: Generic client error (the default code).
-         *     - `REQUEST_VARIABLE_MISSING`: A required parameter is missing; `var_name` names it.
-         *     - `CSRF_FAILED`: A session request failed the CSRF check.
-         */
-        400: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["JsonError"];
-          };
-        };
-        /**
-         * @description Authentication failed; under `/api` the answer carries `WWW-Authenticate: Basic realm="zulip"` when the Basic credentials were missing or wrong.
-         *
-         *     - `UNAUTHORIZED`: Authentication is missing or invalid on an authenticated endpoint.
-         *     - `AUTHENTICATION_FAILED`: Wrong username or password, or no such account.
-         *     - `USER_DEACTIVATED`: The account is deactivated.
-         *     - `REALM_DEACTIVATED`: The organization is deactivated.
-         *     - `PASSWORD_AUTH_DISABLED`: The organization has neither email nor LDAP login enabled.
-         *     - `PASSWORD_RESET_REQUIRED`: The stored password is too weak to keep and must be reset.
-         *     - `INVALID_API_KEY`: The API key is malformed or unknown (webhook `api_key` parameter only).
-         */
-        401: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["JsonError"];
-          };
-        };
-        /**
-         * @description No organization at the request's host, or no such object.
-         *
-         *     - `NONEXISTENT_SUBDOMAIN`: No organization exists at the request's host.
-         *     - `BAD_REQUEST`: Generic client error (the default code).
-         */
-        404: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["JsonError"];
-          };
-        };
-        /**
-         * @description Rate limited; the `Retry-After` header and `retry-after` say how many seconds to wait.
-         *
-         *     - `RATE_LIMIT_HIT`: Too many requests; `retry-after` says how many seconds to wait.
-         */
-        429: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["JsonError"];
-          };
-        };
-        /**
-         * @description A dependency that guards the operation is unavailable, or too many logins are waiting.
-         *
-         *     - `SERVICE_UNAVAILABLE`: The shared rate-limit store (Redis) is unreachable, so password logins and reset emails are refused for now; or the LDAP directory is unreachable or too slow, so an LDAP login could not be checked; or too many password checks are already waiting (with `retry-after`); or the database is unreachable or stopped answering (Latchkey, 503).
-         */
-        503: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["JsonError"];
-          };
-        };
+        302: components["responses"]["LoginRedirect"];
+        400: components["responses"]["BadRequest"];
+        401: components["responses"]["Unauthorized"];
+        429: components["responses"]["RateLimited"];
+        500: components["responses"]["InternalError"];
+        503: components["responses"]["ServiceUnavailable"];
       };
     };
     put?: never;
@@ -1149,106 +687,14 @@ export interface paths {
             };
           };
         };
-        /**
-         * @description A client error.
-         *
-         *     - `BAD_REQUEST`: Generic client error (the default code).
-         *     - `REQUEST_VARIABLE_MISSING`: A required parameter is missing; `var_name` names it.
-         *     - `CSRF_FAILED`: A session request failed the CSRF check.
-         */
-        400: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["JsonError"];
-          };
-        };
-        /**
-         * @description Authentication failed; under `/api` the answer carries `WWW-Authenticate: Basic realm="zulip"` when the Basic credentials were missing or wrong.
-         *
-         *     - `UNAUTHORIZED`: Authentication is missing or invalid on an authenticated endpoint.
-         *     - `AUTHENTICATION_FAILED`: Wrong username or password, or no such account.
-         *     - `USER_DEACTIVATED`: The account is deactivated.
-         *     - `REALM_DEACTIVATED`: The organization is deactivated.
-         *     - `PASSWORD_AUTH_DISABLED`: The organization has neither email nor LDAP login enabled.
-         *     - `PASSWORD_RESET_REQUIRED`: The stored password is too weak to keep and must be reset.
-         *     - `INVALID_API_KEY`: The API key is malformed or unknown (webhook `api_key` parameter only).
-         */
-        401: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["JsonError"];
-          };
-        };
-        /**
-         * @description No organization at the request's host, or no such object.
-         *
-         *     - `NONEXISTENT_SUBDOMAIN`: No organization exists at the request's host.
-         *     - `BAD_REQUEST`: Generic client error (the default code).
-         */
-        404: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["JsonError"];
-          };
-        };
-        /**
-         * @description The body is too large.
-         *
-         *     - `REQUEST_TOO_LARGE`: The request body is larger than the server accepts (Latchkey).
-         */
-        413: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["JsonError"];
-          };
-        };
-        /**
-         * @description The body cannot be read in its declared encoding.
-         *
-         *     - `UNSUPPORTED_MEDIA_TYPE`: The request body could not be read in its declared encoding (Latchkey).
-         */
-        415: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["JsonError"];
-          };
-        };
-        /**
-         * @description Rate limited; the `Retry-After` header and `retry-after` say how many seconds to wait.
-         *
-         *     - `RATE_LIMIT_HIT`: Too many requests; `retry-after` says how many seconds to wait.
-         */
-        429: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["JsonError"];
-          };
-        };
-        /**
-         * @description A dependency that guards the operation is unavailable, or too many logins are waiting.
-         *
-         *     - `SERVICE_UNAVAILABLE`: The shared rate-limit store (Redis) is unreachable, so password logins and reset emails are refused for now; or the LDAP directory is unreachable or too slow, so an LDAP login could not be checked; or too many password checks are already waiting (with `retry-after`); or the database is unreachable or stopped answering (Latchkey, 503).
-         */
-        503: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            "application/json": components["schemas"]["JsonError"];
-          };
-        };
+        400: components["responses"]["BadRequest"];
+        401: components["responses"]["Unauthorized"];
+        403: components["responses"]["CsrfFailed"];
+        413: components["responses"]["RequestTooLarge"];
+        415: components["responses"]["UnsupportedMediaType"];
+        429: components["responses"]["RateLimited"];
+        500: components["responses"]["InternalError"];
+        503: components["responses"]["ServiceUnavailable"];
       };
     };
     delete?: never;
@@ -1288,6 +734,10 @@ export interface components {
         | "SERVICE_UNAVAILABLE";
       /** @description With `REQUEST_VARIABLE_MISSING`: the parameter that is missing. */
       var_name?: string;
+      /** @description With a 500: the request's id in the server's log. */
+      request_id?: string;
+      /** @description With `CSRF_FAILED`: why the token was refused. */
+      reason?: string;
       /** @description With `RATE_LIMIT_HIT` (and a full login queue): seconds to wait before trying again. */
       "retry-after"?: number;
     };
@@ -1305,7 +755,137 @@ export interface components {
       user_id: number;
     };
   };
-  responses: never;
+  responses: {
+    /** @description A browser (`Accept: text/html`) without a session is sent to the login page (`Location`); other clients get the 401. */
+    LoginRedirect: {
+      headers: {
+        Location?: string;
+        [name: string]: unknown;
+      };
+      content?: never;
+    };
+    /**
+     * @description A client error.
+     *
+     *     - `BAD_REQUEST`: Generic client error (the default code).
+     *     - `REQUEST_VARIABLE_MISSING`: A required parameter is missing; `var_name` names it.
+     */
+    BadRequest: {
+      headers: {
+        [name: string]: unknown;
+      };
+      content: {
+        "application/json": components["schemas"]["JsonError"];
+      };
+    };
+    /**
+     * @description Authentication failed; under `/api` the answer carries `WWW-Authenticate: Basic realm="zulip"` when the Basic credentials were missing or wrong.
+     *
+     *     - `UNAUTHORIZED`: Authentication is missing or invalid on an authenticated endpoint.
+     *     - `AUTHENTICATION_FAILED`: Wrong username or password, or no such account.
+     *     - `USER_DEACTIVATED`: The account is deactivated.
+     *     - `REALM_DEACTIVATED`: The organization is deactivated.
+     *     - `PASSWORD_AUTH_DISABLED`: The organization has neither email nor LDAP login enabled.
+     *     - `PASSWORD_RESET_REQUIRED`: The stored password is too weak to keep and must be reset.
+     *     - `INVALID_API_KEY`: The API key is malformed or unknown (webhook `api_key` parameter only).
+     */
+    Unauthorized: {
+      headers: {
+        [name: string]: unknown;
+      };
+      content: {
+        "application/json": components["schemas"]["JsonError"];
+      };
+    };
+    /**
+     * @description The session request lacks a valid CSRF token; `reason` says why.
+     *
+     *     - `CSRF_FAILED`: A session request failed the CSRF check.
+     */
+    CsrfFailed: {
+      headers: {
+        [name: string]: unknown;
+      };
+      content: {
+        "application/json": components["schemas"]["JsonError"];
+      };
+    };
+    /**
+     * @description No organization at the request's host, or no such object.
+     *
+     *     - `NONEXISTENT_SUBDOMAIN`: No organization exists at the request's host.
+     *     - `BAD_REQUEST`: Generic client error (the default code).
+     */
+    NotFound: {
+      headers: {
+        [name: string]: unknown;
+      };
+      content: {
+        "application/json": components["schemas"]["JsonError"];
+      };
+    };
+    /**
+     * @description The body is too large.
+     *
+     *     - `REQUEST_TOO_LARGE`: The request body is larger than the server accepts (Latchkey).
+     */
+    RequestTooLarge: {
+      headers: {
+        [name: string]: unknown;
+      };
+      content: {
+        "application/json": components["schemas"]["JsonError"];
+      };
+    };
+    /**
+     * @description The body cannot be read in its declared encoding.
+     *
+     *     - `UNSUPPORTED_MEDIA_TYPE`: The request body could not be read in its declared encoding (Latchkey).
+     */
+    UnsupportedMediaType: {
+      headers: {
+        [name: string]: unknown;
+      };
+      content: {
+        "application/json": components["schemas"]["JsonError"];
+      };
+    };
+    /**
+     * @description Rate limited; the `Retry-After` header and `retry-after` say how many seconds to wait.
+     *
+     *     - `RATE_LIMIT_HIT`: Too many requests; `retry-after` says how many seconds to wait.
+     */
+    RateLimited: {
+      headers: {
+        [name: string]: unknown;
+      };
+      content: {
+        "application/json": components["schemas"]["JsonError"];
+      };
+    };
+    /** @description An unexpected error of the server; `request_id` matches the server's log lines (and the `X-Request-Id` header). */
+    InternalError: {
+      headers: {
+        [name: string]: unknown;
+      };
+      content: {
+        "application/json": components["schemas"]["JsonError"];
+      };
+    };
+    /**
+     * @description A dependency that guards the operation is unavailable, or too many logins are waiting.
+     *
+     *     - `SERVICE_UNAVAILABLE`: The shared rate-limit store (Redis) is unreachable, so password logins and reset emails are refused for now; or the LDAP directory is unreachable or too slow, so an LDAP login could not be checked; or too many password checks are already waiting (with `retry-after`); or the database is unreachable or stopped answering (Latchkey, 503).
+     */
+    ServiceUnavailable: {
+      headers: {
+        [name: string]: unknown;
+      };
+      content: {
+        "application/json": components["schemas"]["JsonError"];
+      };
+    };
+  };
   parameters: never;
   requestBodies: never;
   headers: never;
@@ -1333,47 +913,9 @@ export interface operations {
           };
         };
       };
-      /**
-       * @description A client error.
-       *
-       *     - `BAD_REQUEST`: Generic client error (the default code).
-       *     - `REQUEST_VARIABLE_MISSING`: A required parameter is missing; `var_name` names it.
-       *     - `CSRF_FAILED`: A session request failed the CSRF check.
-       */
-      400: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description Rate limited; the `Retry-After` header and `retry-after` say how many seconds to wait.
-       *
-       *     - `RATE_LIMIT_HIT`: Too many requests; `retry-after` says how many seconds to wait.
-       */
-      429: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description A dependency that guards the operation is unavailable, or too many logins are waiting.
-       *
-       *     - `SERVICE_UNAVAILABLE`: The shared rate-limit store (Redis) is unreachable, so password logins and reset emails are refused for now; or the LDAP directory is unreachable or too slow, so an LDAP login could not be checked; or too many password checks are already waiting (with `retry-after`); or the database is unreachable or stopped answering (Latchkey, 503).
-       */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
+      400: components["responses"]["BadRequest"];
+      500: components["responses"]["InternalError"];
+      503: components["responses"]["ServiceUnavailable"];
     };
   };
   "fetch-api-key": {
@@ -1403,106 +945,14 @@ export interface operations {
           "application/json": components["schemas"]["ApiKeyResponse"];
         };
       };
-      /**
-       * @description A client error.
-       *
-       *     - `BAD_REQUEST`: Generic client error (the default code).
-       *     - `REQUEST_VARIABLE_MISSING`: A required parameter is missing; `var_name` names it.
-       *     - `CSRF_FAILED`: A session request failed the CSRF check.
-       */
-      400: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description Authentication failed; under `/api` the answer carries `WWW-Authenticate: Basic realm="zulip"` when the Basic credentials were missing or wrong.
-       *
-       *     - `UNAUTHORIZED`: Authentication is missing or invalid on an authenticated endpoint.
-       *     - `AUTHENTICATION_FAILED`: Wrong username or password, or no such account.
-       *     - `USER_DEACTIVATED`: The account is deactivated.
-       *     - `REALM_DEACTIVATED`: The organization is deactivated.
-       *     - `PASSWORD_AUTH_DISABLED`: The organization has neither email nor LDAP login enabled.
-       *     - `PASSWORD_RESET_REQUIRED`: The stored password is too weak to keep and must be reset.
-       *     - `INVALID_API_KEY`: The API key is malformed or unknown (webhook `api_key` parameter only).
-       */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description No organization at the request's host, or no such object.
-       *
-       *     - `NONEXISTENT_SUBDOMAIN`: No organization exists at the request's host.
-       *     - `BAD_REQUEST`: Generic client error (the default code).
-       */
-      404: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description The body is too large.
-       *
-       *     - `REQUEST_TOO_LARGE`: The request body is larger than the server accepts (Latchkey).
-       */
-      413: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description The body cannot be read in its declared encoding.
-       *
-       *     - `UNSUPPORTED_MEDIA_TYPE`: The request body could not be read in its declared encoding (Latchkey).
-       */
-      415: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description Rate limited; the `Retry-After` header and `retry-after` say how many seconds to wait.
-       *
-       *     - `RATE_LIMIT_HIT`: Too many requests; `retry-after` says how many seconds to wait.
-       */
-      429: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description A dependency that guards the operation is unavailable, or too many logins are waiting.
-       *
-       *     - `SERVICE_UNAVAILABLE`: The shared rate-limit store (Redis) is unreachable, so password logins and reset emails are refused for now; or the LDAP directory is unreachable or too slow, so an LDAP login could not be checked; or too many password checks are already waiting (with `retry-after`); or the database is unreachable or stopped answering (Latchkey, 503).
-       */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
+      400: components["responses"]["BadRequest"];
+      401: components["responses"]["Unauthorized"];
+      404: components["responses"]["NotFound"];
+      413: components["responses"]["RequestTooLarge"];
+      415: components["responses"]["UnsupportedMediaType"];
+      429: components["responses"]["RateLimited"];
+      500: components["responses"]["InternalError"];
+      503: components["responses"]["ServiceUnavailable"];
     };
   };
   "jwt-fetch-api-key": {
@@ -1565,106 +1015,14 @@ export interface operations {
           };
         };
       };
-      /**
-       * @description A client error.
-       *
-       *     - `BAD_REQUEST`: Generic client error (the default code).
-       *     - `REQUEST_VARIABLE_MISSING`: A required parameter is missing; `var_name` names it.
-       *     - `CSRF_FAILED`: A session request failed the CSRF check.
-       */
-      400: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description Authentication failed; under `/api` the answer carries `WWW-Authenticate: Basic realm="zulip"` when the Basic credentials were missing or wrong.
-       *
-       *     - `UNAUTHORIZED`: Authentication is missing or invalid on an authenticated endpoint.
-       *     - `AUTHENTICATION_FAILED`: Wrong username or password, or no such account.
-       *     - `USER_DEACTIVATED`: The account is deactivated.
-       *     - `REALM_DEACTIVATED`: The organization is deactivated.
-       *     - `PASSWORD_AUTH_DISABLED`: The organization has neither email nor LDAP login enabled.
-       *     - `PASSWORD_RESET_REQUIRED`: The stored password is too weak to keep and must be reset.
-       *     - `INVALID_API_KEY`: The API key is malformed or unknown (webhook `api_key` parameter only).
-       */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description No organization at the request's host, or no such object.
-       *
-       *     - `NONEXISTENT_SUBDOMAIN`: No organization exists at the request's host.
-       *     - `BAD_REQUEST`: Generic client error (the default code).
-       */
-      404: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description The body is too large.
-       *
-       *     - `REQUEST_TOO_LARGE`: The request body is larger than the server accepts (Latchkey).
-       */
-      413: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description The body cannot be read in its declared encoding.
-       *
-       *     - `UNSUPPORTED_MEDIA_TYPE`: The request body could not be read in its declared encoding (Latchkey).
-       */
-      415: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description Rate limited; the `Retry-After` header and `retry-after` say how many seconds to wait.
-       *
-       *     - `RATE_LIMIT_HIT`: Too many requests; `retry-after` says how many seconds to wait.
-       */
-      429: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description A dependency that guards the operation is unavailable, or too many logins are waiting.
-       *
-       *     - `SERVICE_UNAVAILABLE`: The shared rate-limit store (Redis) is unreachable, so password logins and reset emails are refused for now; or the LDAP directory is unreachable or too slow, so an LDAP login could not be checked; or too many password checks are already waiting (with `retry-after`); or the database is unreachable or stopped answering (Latchkey, 503).
-       */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
+      400: components["responses"]["BadRequest"];
+      401: components["responses"]["Unauthorized"];
+      404: components["responses"]["NotFound"];
+      413: components["responses"]["RequestTooLarge"];
+      415: components["responses"]["UnsupportedMediaType"];
+      429: components["responses"]["RateLimited"];
+      500: components["responses"]["InternalError"];
+      503: components["responses"]["ServiceUnavailable"];
     };
   };
   "get-server-settings": {
@@ -1711,47 +1069,9 @@ export interface operations {
           };
         };
       };
-      /**
-       * @description A client error.
-       *
-       *     - `BAD_REQUEST`: Generic client error (the default code).
-       *     - `REQUEST_VARIABLE_MISSING`: A required parameter is missing; `var_name` names it.
-       *     - `CSRF_FAILED`: A session request failed the CSRF check.
-       */
-      400: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description Rate limited; the `Retry-After` header and `retry-after` say how many seconds to wait.
-       *
-       *     - `RATE_LIMIT_HIT`: Too many requests; `retry-after` says how many seconds to wait.
-       */
-      429: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description A dependency that guards the operation is unavailable, or too many logins are waiting.
-       *
-       *     - `SERVICE_UNAVAILABLE`: The shared rate-limit store (Redis) is unreachable, so password logins and reset emails are refused for now; or the LDAP directory is unreachable or too slow, so an LDAP login could not be checked; or too many password checks are already waiting (with `retry-after`); or the database is unreachable or stopped answering (Latchkey, 503).
-       */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
+      400: components["responses"]["BadRequest"];
+      500: components["responses"]["InternalError"];
+      503: components["responses"]["ServiceUnavailable"];
     };
   };
   "get-own-user": {
@@ -1798,66 +1118,11 @@ export interface operations {
           };
         };
       };
-      /**
-       * @description A client error.
-       *
-       *     - `BAD_REQUEST`: Generic client error (the default code).
-       *     - `REQUEST_VARIABLE_MISSING`: A required parameter is missing; `var_name` names it.
-       *     - `CSRF_FAILED`: A session request failed the CSRF check.
-       */
-      400: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description Authentication failed; under `/api` the answer carries `WWW-Authenticate: Basic realm="zulip"` when the Basic credentials were missing or wrong.
-       *
-       *     - `UNAUTHORIZED`: Authentication is missing or invalid on an authenticated endpoint.
-       *     - `AUTHENTICATION_FAILED`: Wrong username or password, or no such account.
-       *     - `USER_DEACTIVATED`: The account is deactivated.
-       *     - `REALM_DEACTIVATED`: The organization is deactivated.
-       *     - `PASSWORD_AUTH_DISABLED`: The organization has neither email nor LDAP login enabled.
-       *     - `PASSWORD_RESET_REQUIRED`: The stored password is too weak to keep and must be reset.
-       *     - `INVALID_API_KEY`: The API key is malformed or unknown (webhook `api_key` parameter only).
-       */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description Rate limited; the `Retry-After` header and `retry-after` say how many seconds to wait.
-       *
-       *     - `RATE_LIMIT_HIT`: Too many requests; `retry-after` says how many seconds to wait.
-       */
-      429: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description A dependency that guards the operation is unavailable, or too many logins are waiting.
-       *
-       *     - `SERVICE_UNAVAILABLE`: The shared rate-limit store (Redis) is unreachable, so password logins and reset emails are refused for now; or the LDAP directory is unreachable or too slow, so an LDAP login could not be checked; or too many password checks are already waiting (with `retry-after`); or the database is unreachable or stopped answering (Latchkey, 503).
-       */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
+      400: components["responses"]["BadRequest"];
+      401: components["responses"]["Unauthorized"];
+      429: components["responses"]["RateLimited"];
+      500: components["responses"]["InternalError"];
+      503: components["responses"]["ServiceUnavailable"];
     };
   };
   "regenerate-api-key": {
@@ -1884,92 +1149,13 @@ export interface operations {
           };
         };
       };
-      /**
-       * @description A client error.
-       *
-       *     - `BAD_REQUEST`: Generic client error (the default code).
-       *     - `REQUEST_VARIABLE_MISSING`: A required parameter is missing; `var_name` names it.
-       *     - `CSRF_FAILED`: A session request failed the CSRF check.
-       */
-      400: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description Authentication failed; under `/api` the answer carries `WWW-Authenticate: Basic realm="zulip"` when the Basic credentials were missing or wrong.
-       *
-       *     - `UNAUTHORIZED`: Authentication is missing or invalid on an authenticated endpoint.
-       *     - `AUTHENTICATION_FAILED`: Wrong username or password, or no such account.
-       *     - `USER_DEACTIVATED`: The account is deactivated.
-       *     - `REALM_DEACTIVATED`: The organization is deactivated.
-       *     - `PASSWORD_AUTH_DISABLED`: The organization has neither email nor LDAP login enabled.
-       *     - `PASSWORD_RESET_REQUIRED`: The stored password is too weak to keep and must be reset.
-       *     - `INVALID_API_KEY`: The API key is malformed or unknown (webhook `api_key` parameter only).
-       */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description The body is too large.
-       *
-       *     - `REQUEST_TOO_LARGE`: The request body is larger than the server accepts (Latchkey).
-       */
-      413: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description The body cannot be read in its declared encoding.
-       *
-       *     - `UNSUPPORTED_MEDIA_TYPE`: The request body could not be read in its declared encoding (Latchkey).
-       */
-      415: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description Rate limited; the `Retry-After` header and `retry-after` say how many seconds to wait.
-       *
-       *     - `RATE_LIMIT_HIT`: Too many requests; `retry-after` says how many seconds to wait.
-       */
-      429: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description A dependency that guards the operation is unavailable, or too many logins are waiting.
-       *
-       *     - `SERVICE_UNAVAILABLE`: The shared rate-limit store (Redis) is unreachable, so password logins and reset emails are refused for now; or the LDAP directory is unreachable or too slow, so an LDAP login could not be checked; or too many password checks are already waiting (with `retry-after`); or the database is unreachable or stopped answering (Latchkey, 503).
-       */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
+      400: components["responses"]["BadRequest"];
+      401: components["responses"]["Unauthorized"];
+      413: components["responses"]["RequestTooLarge"];
+      415: components["responses"]["UnsupportedMediaType"];
+      429: components["responses"]["RateLimited"];
+      500: components["responses"]["InternalError"];
+      503: components["responses"]["ServiceUnavailable"];
     };
   };
   "add-apns-token": {
@@ -2004,92 +1190,13 @@ export interface operations {
           };
         };
       };
-      /**
-       * @description A client error.
-       *
-       *     - `BAD_REQUEST`: Generic client error (the default code).
-       *     - `REQUEST_VARIABLE_MISSING`: A required parameter is missing; `var_name` names it.
-       *     - `CSRF_FAILED`: A session request failed the CSRF check.
-       */
-      400: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description Authentication failed; under `/api` the answer carries `WWW-Authenticate: Basic realm="zulip"` when the Basic credentials were missing or wrong.
-       *
-       *     - `UNAUTHORIZED`: Authentication is missing or invalid on an authenticated endpoint.
-       *     - `AUTHENTICATION_FAILED`: Wrong username or password, or no such account.
-       *     - `USER_DEACTIVATED`: The account is deactivated.
-       *     - `REALM_DEACTIVATED`: The organization is deactivated.
-       *     - `PASSWORD_AUTH_DISABLED`: The organization has neither email nor LDAP login enabled.
-       *     - `PASSWORD_RESET_REQUIRED`: The stored password is too weak to keep and must be reset.
-       *     - `INVALID_API_KEY`: The API key is malformed or unknown (webhook `api_key` parameter only).
-       */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description The body is too large.
-       *
-       *     - `REQUEST_TOO_LARGE`: The request body is larger than the server accepts (Latchkey).
-       */
-      413: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description The body cannot be read in its declared encoding.
-       *
-       *     - `UNSUPPORTED_MEDIA_TYPE`: The request body could not be read in its declared encoding (Latchkey).
-       */
-      415: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description Rate limited; the `Retry-After` header and `retry-after` say how many seconds to wait.
-       *
-       *     - `RATE_LIMIT_HIT`: Too many requests; `retry-after` says how many seconds to wait.
-       */
-      429: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description A dependency that guards the operation is unavailable, or too many logins are waiting.
-       *
-       *     - `SERVICE_UNAVAILABLE`: The shared rate-limit store (Redis) is unreachable, so password logins and reset emails are refused for now; or the LDAP directory is unreachable or too slow, so an LDAP login could not be checked; or too many password checks are already waiting (with `retry-after`); or the database is unreachable or stopped answering (Latchkey, 503).
-       */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
+      400: components["responses"]["BadRequest"];
+      401: components["responses"]["Unauthorized"];
+      413: components["responses"]["RequestTooLarge"];
+      415: components["responses"]["UnsupportedMediaType"];
+      429: components["responses"]["RateLimited"];
+      500: components["responses"]["InternalError"];
+      503: components["responses"]["ServiceUnavailable"];
     };
   };
   "remove-apns-token": {
@@ -2122,92 +1229,13 @@ export interface operations {
           };
         };
       };
-      /**
-       * @description A client error.
-       *
-       *     - `BAD_REQUEST`: Generic client error (the default code).
-       *     - `REQUEST_VARIABLE_MISSING`: A required parameter is missing; `var_name` names it.
-       *     - `CSRF_FAILED`: A session request failed the CSRF check.
-       */
-      400: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description Authentication failed; under `/api` the answer carries `WWW-Authenticate: Basic realm="zulip"` when the Basic credentials were missing or wrong.
-       *
-       *     - `UNAUTHORIZED`: Authentication is missing or invalid on an authenticated endpoint.
-       *     - `AUTHENTICATION_FAILED`: Wrong username or password, or no such account.
-       *     - `USER_DEACTIVATED`: The account is deactivated.
-       *     - `REALM_DEACTIVATED`: The organization is deactivated.
-       *     - `PASSWORD_AUTH_DISABLED`: The organization has neither email nor LDAP login enabled.
-       *     - `PASSWORD_RESET_REQUIRED`: The stored password is too weak to keep and must be reset.
-       *     - `INVALID_API_KEY`: The API key is malformed or unknown (webhook `api_key` parameter only).
-       */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description The body is too large.
-       *
-       *     - `REQUEST_TOO_LARGE`: The request body is larger than the server accepts (Latchkey).
-       */
-      413: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description The body cannot be read in its declared encoding.
-       *
-       *     - `UNSUPPORTED_MEDIA_TYPE`: The request body could not be read in its declared encoding (Latchkey).
-       */
-      415: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description Rate limited; the `Retry-After` header and `retry-after` say how many seconds to wait.
-       *
-       *     - `RATE_LIMIT_HIT`: Too many requests; `retry-after` says how many seconds to wait.
-       */
-      429: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description A dependency that guards the operation is unavailable, or too many logins are waiting.
-       *
-       *     - `SERVICE_UNAVAILABLE`: The shared rate-limit store (Redis) is unreachable, so password logins and reset emails are refused for now; or the LDAP directory is unreachable or too slow, so an LDAP login could not be checked; or too many password checks are already waiting (with `retry-after`); or the database is unreachable or stopped answering (Latchkey, 503).
-       */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
+      400: components["responses"]["BadRequest"];
+      401: components["responses"]["Unauthorized"];
+      413: components["responses"]["RequestTooLarge"];
+      415: components["responses"]["UnsupportedMediaType"];
+      429: components["responses"]["RateLimited"];
+      500: components["responses"]["InternalError"];
+      503: components["responses"]["ServiceUnavailable"];
     };
   };
   "add-fcm-token": {
@@ -2240,92 +1268,13 @@ export interface operations {
           };
         };
       };
-      /**
-       * @description A client error.
-       *
-       *     - `BAD_REQUEST`: Generic client error (the default code).
-       *     - `REQUEST_VARIABLE_MISSING`: A required parameter is missing; `var_name` names it.
-       *     - `CSRF_FAILED`: A session request failed the CSRF check.
-       */
-      400: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description Authentication failed; under `/api` the answer carries `WWW-Authenticate: Basic realm="zulip"` when the Basic credentials were missing or wrong.
-       *
-       *     - `UNAUTHORIZED`: Authentication is missing or invalid on an authenticated endpoint.
-       *     - `AUTHENTICATION_FAILED`: Wrong username or password, or no such account.
-       *     - `USER_DEACTIVATED`: The account is deactivated.
-       *     - `REALM_DEACTIVATED`: The organization is deactivated.
-       *     - `PASSWORD_AUTH_DISABLED`: The organization has neither email nor LDAP login enabled.
-       *     - `PASSWORD_RESET_REQUIRED`: The stored password is too weak to keep and must be reset.
-       *     - `INVALID_API_KEY`: The API key is malformed or unknown (webhook `api_key` parameter only).
-       */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description The body is too large.
-       *
-       *     - `REQUEST_TOO_LARGE`: The request body is larger than the server accepts (Latchkey).
-       */
-      413: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description The body cannot be read in its declared encoding.
-       *
-       *     - `UNSUPPORTED_MEDIA_TYPE`: The request body could not be read in its declared encoding (Latchkey).
-       */
-      415: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description Rate limited; the `Retry-After` header and `retry-after` say how many seconds to wait.
-       *
-       *     - `RATE_LIMIT_HIT`: Too many requests; `retry-after` says how many seconds to wait.
-       */
-      429: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description A dependency that guards the operation is unavailable, or too many logins are waiting.
-       *
-       *     - `SERVICE_UNAVAILABLE`: The shared rate-limit store (Redis) is unreachable, so password logins and reset emails are refused for now; or the LDAP directory is unreachable or too slow, so an LDAP login could not be checked; or too many password checks are already waiting (with `retry-after`); or the database is unreachable or stopped answering (Latchkey, 503).
-       */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
+      400: components["responses"]["BadRequest"];
+      401: components["responses"]["Unauthorized"];
+      413: components["responses"]["RequestTooLarge"];
+      415: components["responses"]["UnsupportedMediaType"];
+      429: components["responses"]["RateLimited"];
+      500: components["responses"]["InternalError"];
+      503: components["responses"]["ServiceUnavailable"];
     };
   };
   "remove-fcm-token": {
@@ -2358,92 +1307,13 @@ export interface operations {
           };
         };
       };
-      /**
-       * @description A client error.
-       *
-       *     - `BAD_REQUEST`: Generic client error (the default code).
-       *     - `REQUEST_VARIABLE_MISSING`: A required parameter is missing; `var_name` names it.
-       *     - `CSRF_FAILED`: A session request failed the CSRF check.
-       */
-      400: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description Authentication failed; under `/api` the answer carries `WWW-Authenticate: Basic realm="zulip"` when the Basic credentials were missing or wrong.
-       *
-       *     - `UNAUTHORIZED`: Authentication is missing or invalid on an authenticated endpoint.
-       *     - `AUTHENTICATION_FAILED`: Wrong username or password, or no such account.
-       *     - `USER_DEACTIVATED`: The account is deactivated.
-       *     - `REALM_DEACTIVATED`: The organization is deactivated.
-       *     - `PASSWORD_AUTH_DISABLED`: The organization has neither email nor LDAP login enabled.
-       *     - `PASSWORD_RESET_REQUIRED`: The stored password is too weak to keep and must be reset.
-       *     - `INVALID_API_KEY`: The API key is malformed or unknown (webhook `api_key` parameter only).
-       */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description The body is too large.
-       *
-       *     - `REQUEST_TOO_LARGE`: The request body is larger than the server accepts (Latchkey).
-       */
-      413: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description The body cannot be read in its declared encoding.
-       *
-       *     - `UNSUPPORTED_MEDIA_TYPE`: The request body could not be read in its declared encoding (Latchkey).
-       */
-      415: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description Rate limited; the `Retry-After` header and `retry-after` say how many seconds to wait.
-       *
-       *     - `RATE_LIMIT_HIT`: Too many requests; `retry-after` says how many seconds to wait.
-       */
-      429: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description A dependency that guards the operation is unavailable, or too many logins are waiting.
-       *
-       *     - `SERVICE_UNAVAILABLE`: The shared rate-limit store (Redis) is unreachable, so password logins and reset emails are refused for now; or the LDAP directory is unreachable or too slow, so an LDAP login could not be checked; or too many password checks are already waiting (with `retry-after`); or the database is unreachable or stopped answering (Latchkey, 503).
-       */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
+      400: components["responses"]["BadRequest"];
+      401: components["responses"]["Unauthorized"];
+      413: components["responses"]["RequestTooLarge"];
+      415: components["responses"]["UnsupportedMediaType"];
+      429: components["responses"]["RateLimited"];
+      500: components["responses"]["InternalError"];
+      503: components["responses"]["ServiceUnavailable"];
     };
   };
   "get-bots": {
@@ -2478,66 +1348,11 @@ export interface operations {
           };
         };
       };
-      /**
-       * @description A client error.
-       *
-       *     - `BAD_REQUEST`: Generic client error (the default code).
-       *     - `REQUEST_VARIABLE_MISSING`: A required parameter is missing; `var_name` names it.
-       *     - `CSRF_FAILED`: A session request failed the CSRF check.
-       */
-      400: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description Authentication failed; under `/api` the answer carries `WWW-Authenticate: Basic realm="zulip"` when the Basic credentials were missing or wrong.
-       *
-       *     - `UNAUTHORIZED`: Authentication is missing or invalid on an authenticated endpoint.
-       *     - `AUTHENTICATION_FAILED`: Wrong username or password, or no such account.
-       *     - `USER_DEACTIVATED`: The account is deactivated.
-       *     - `REALM_DEACTIVATED`: The organization is deactivated.
-       *     - `PASSWORD_AUTH_DISABLED`: The organization has neither email nor LDAP login enabled.
-       *     - `PASSWORD_RESET_REQUIRED`: The stored password is too weak to keep and must be reset.
-       *     - `INVALID_API_KEY`: The API key is malformed or unknown (webhook `api_key` parameter only).
-       */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description Rate limited; the `Retry-After` header and `retry-after` say how many seconds to wait.
-       *
-       *     - `RATE_LIMIT_HIT`: Too many requests; `retry-after` says how many seconds to wait.
-       */
-      429: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description A dependency that guards the operation is unavailable, or too many logins are waiting.
-       *
-       *     - `SERVICE_UNAVAILABLE`: The shared rate-limit store (Redis) is unreachable, so password logins and reset emails are refused for now; or the LDAP directory is unreachable or too slow, so an LDAP login could not be checked; or too many password checks are already waiting (with `retry-after`); or the database is unreachable or stopped answering (Latchkey, 503).
-       */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
+      400: components["responses"]["BadRequest"];
+      401: components["responses"]["Unauthorized"];
+      429: components["responses"]["RateLimited"];
+      500: components["responses"]["InternalError"];
+      503: components["responses"]["ServiceUnavailable"];
     };
   };
   "create-bot": {
@@ -2600,92 +1415,13 @@ export interface operations {
           };
         };
       };
-      /**
-       * @description A client error.
-       *
-       *     - `BAD_REQUEST`: Generic client error (the default code).
-       *     - `REQUEST_VARIABLE_MISSING`: A required parameter is missing; `var_name` names it.
-       *     - `CSRF_FAILED`: A session request failed the CSRF check.
-       */
-      400: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description Authentication failed; under `/api` the answer carries `WWW-Authenticate: Basic realm="zulip"` when the Basic credentials were missing or wrong.
-       *
-       *     - `UNAUTHORIZED`: Authentication is missing or invalid on an authenticated endpoint.
-       *     - `AUTHENTICATION_FAILED`: Wrong username or password, or no such account.
-       *     - `USER_DEACTIVATED`: The account is deactivated.
-       *     - `REALM_DEACTIVATED`: The organization is deactivated.
-       *     - `PASSWORD_AUTH_DISABLED`: The organization has neither email nor LDAP login enabled.
-       *     - `PASSWORD_RESET_REQUIRED`: The stored password is too weak to keep and must be reset.
-       *     - `INVALID_API_KEY`: The API key is malformed or unknown (webhook `api_key` parameter only).
-       */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description The body is too large.
-       *
-       *     - `REQUEST_TOO_LARGE`: The request body is larger than the server accepts (Latchkey).
-       */
-      413: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description The body cannot be read in its declared encoding.
-       *
-       *     - `UNSUPPORTED_MEDIA_TYPE`: The request body could not be read in its declared encoding (Latchkey).
-       */
-      415: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description Rate limited; the `Retry-After` header and `retry-after` say how many seconds to wait.
-       *
-       *     - `RATE_LIMIT_HIT`: Too many requests; `retry-after` says how many seconds to wait.
-       */
-      429: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description A dependency that guards the operation is unavailable, or too many logins are waiting.
-       *
-       *     - `SERVICE_UNAVAILABLE`: The shared rate-limit store (Redis) is unreachable, so password logins and reset emails are refused for now; or the LDAP directory is unreachable or too slow, so an LDAP login could not be checked; or too many password checks are already waiting (with `retry-after`); or the database is unreachable or stopped answering (Latchkey, 503).
-       */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
+      400: components["responses"]["BadRequest"];
+      401: components["responses"]["Unauthorized"];
+      413: components["responses"]["RequestTooLarge"];
+      415: components["responses"]["UnsupportedMediaType"];
+      429: components["responses"]["RateLimited"];
+      500: components["responses"]["InternalError"];
+      503: components["responses"]["ServiceUnavailable"];
     };
   };
   "deactivate-bot": {
@@ -2713,106 +1449,13 @@ export interface operations {
           };
         };
       };
-      /**
-       * @description A client error.
-       *
-       *     - `BAD_REQUEST`: Generic client error (the default code).
-       *     - `REQUEST_VARIABLE_MISSING`: A required parameter is missing; `var_name` names it.
-       *     - `CSRF_FAILED`: A session request failed the CSRF check.
-       */
-      400: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description Authentication failed; under `/api` the answer carries `WWW-Authenticate: Basic realm="zulip"` when the Basic credentials were missing or wrong.
-       *
-       *     - `UNAUTHORIZED`: Authentication is missing or invalid on an authenticated endpoint.
-       *     - `AUTHENTICATION_FAILED`: Wrong username or password, or no such account.
-       *     - `USER_DEACTIVATED`: The account is deactivated.
-       *     - `REALM_DEACTIVATED`: The organization is deactivated.
-       *     - `PASSWORD_AUTH_DISABLED`: The organization has neither email nor LDAP login enabled.
-       *     - `PASSWORD_RESET_REQUIRED`: The stored password is too weak to keep and must be reset.
-       *     - `INVALID_API_KEY`: The API key is malformed or unknown (webhook `api_key` parameter only).
-       */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description No organization at the request's host, or no such object.
-       *
-       *     - `NONEXISTENT_SUBDOMAIN`: No organization exists at the request's host.
-       *     - `BAD_REQUEST`: Generic client error (the default code).
-       */
-      404: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description The body is too large.
-       *
-       *     - `REQUEST_TOO_LARGE`: The request body is larger than the server accepts (Latchkey).
-       */
-      413: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description The body cannot be read in its declared encoding.
-       *
-       *     - `UNSUPPORTED_MEDIA_TYPE`: The request body could not be read in its declared encoding (Latchkey).
-       */
-      415: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description Rate limited; the `Retry-After` header and `retry-after` say how many seconds to wait.
-       *
-       *     - `RATE_LIMIT_HIT`: Too many requests; `retry-after` says how many seconds to wait.
-       */
-      429: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description A dependency that guards the operation is unavailable, or too many logins are waiting.
-       *
-       *     - `SERVICE_UNAVAILABLE`: The shared rate-limit store (Redis) is unreachable, so password logins and reset emails are refused for now; or the LDAP directory is unreachable or too slow, so an LDAP login could not be checked; or too many password checks are already waiting (with `retry-after`); or the database is unreachable or stopped answering (Latchkey, 503).
-       */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
+      400: components["responses"]["BadRequest"];
+      401: components["responses"]["Unauthorized"];
+      413: components["responses"]["RequestTooLarge"];
+      415: components["responses"]["UnsupportedMediaType"];
+      429: components["responses"]["RateLimited"];
+      500: components["responses"]["InternalError"];
+      503: components["responses"]["ServiceUnavailable"];
     };
   };
   "regenerate-bot-api-key": {
@@ -2841,106 +1484,13 @@ export interface operations {
           };
         };
       };
-      /**
-       * @description A client error.
-       *
-       *     - `BAD_REQUEST`: Generic client error (the default code).
-       *     - `REQUEST_VARIABLE_MISSING`: A required parameter is missing; `var_name` names it.
-       *     - `CSRF_FAILED`: A session request failed the CSRF check.
-       */
-      400: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description Authentication failed; under `/api` the answer carries `WWW-Authenticate: Basic realm="zulip"` when the Basic credentials were missing or wrong.
-       *
-       *     - `UNAUTHORIZED`: Authentication is missing or invalid on an authenticated endpoint.
-       *     - `AUTHENTICATION_FAILED`: Wrong username or password, or no such account.
-       *     - `USER_DEACTIVATED`: The account is deactivated.
-       *     - `REALM_DEACTIVATED`: The organization is deactivated.
-       *     - `PASSWORD_AUTH_DISABLED`: The organization has neither email nor LDAP login enabled.
-       *     - `PASSWORD_RESET_REQUIRED`: The stored password is too weak to keep and must be reset.
-       *     - `INVALID_API_KEY`: The API key is malformed or unknown (webhook `api_key` parameter only).
-       */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description No organization at the request's host, or no such object.
-       *
-       *     - `NONEXISTENT_SUBDOMAIN`: No organization exists at the request's host.
-       *     - `BAD_REQUEST`: Generic client error (the default code).
-       */
-      404: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description The body is too large.
-       *
-       *     - `REQUEST_TOO_LARGE`: The request body is larger than the server accepts (Latchkey).
-       */
-      413: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description The body cannot be read in its declared encoding.
-       *
-       *     - `UNSUPPORTED_MEDIA_TYPE`: The request body could not be read in its declared encoding (Latchkey).
-       */
-      415: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description Rate limited; the `Retry-After` header and `retry-after` say how many seconds to wait.
-       *
-       *     - `RATE_LIMIT_HIT`: Too many requests; `retry-after` says how many seconds to wait.
-       */
-      429: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description A dependency that guards the operation is unavailable, or too many logins are waiting.
-       *
-       *     - `SERVICE_UNAVAILABLE`: The shared rate-limit store (Redis) is unreachable, so password logins and reset emails are refused for now; or the LDAP directory is unreachable or too slow, so an LDAP login could not be checked; or too many password checks are already waiting (with `retry-after`); or the database is unreachable or stopped answering (Latchkey, 503).
-       */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
+      400: components["responses"]["BadRequest"];
+      401: components["responses"]["Unauthorized"];
+      413: components["responses"]["RequestTooLarge"];
+      415: components["responses"]["UnsupportedMediaType"];
+      429: components["responses"]["RateLimited"];
+      500: components["responses"]["InternalError"];
+      503: components["responses"]["ServiceUnavailable"];
     };
   };
   "get-bot-api-key": {
@@ -2969,80 +1519,11 @@ export interface operations {
           };
         };
       };
-      /**
-       * @description A client error.
-       *
-       *     - `BAD_REQUEST`: Generic client error (the default code).
-       *     - `REQUEST_VARIABLE_MISSING`: A required parameter is missing; `var_name` names it.
-       *     - `CSRF_FAILED`: A session request failed the CSRF check.
-       */
-      400: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description Authentication failed; under `/api` the answer carries `WWW-Authenticate: Basic realm="zulip"` when the Basic credentials were missing or wrong.
-       *
-       *     - `UNAUTHORIZED`: Authentication is missing or invalid on an authenticated endpoint.
-       *     - `AUTHENTICATION_FAILED`: Wrong username or password, or no such account.
-       *     - `USER_DEACTIVATED`: The account is deactivated.
-       *     - `REALM_DEACTIVATED`: The organization is deactivated.
-       *     - `PASSWORD_AUTH_DISABLED`: The organization has neither email nor LDAP login enabled.
-       *     - `PASSWORD_RESET_REQUIRED`: The stored password is too weak to keep and must be reset.
-       *     - `INVALID_API_KEY`: The API key is malformed or unknown (webhook `api_key` parameter only).
-       */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description No organization at the request's host, or no such object.
-       *
-       *     - `NONEXISTENT_SUBDOMAIN`: No organization exists at the request's host.
-       *     - `BAD_REQUEST`: Generic client error (the default code).
-       */
-      404: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description Rate limited; the `Retry-After` header and `retry-after` say how many seconds to wait.
-       *
-       *     - `RATE_LIMIT_HIT`: Too many requests; `retry-after` says how many seconds to wait.
-       */
-      429: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description A dependency that guards the operation is unavailable, or too many logins are waiting.
-       *
-       *     - `SERVICE_UNAVAILABLE`: The shared rate-limit store (Redis) is unreachable, so password logins and reset emails are refused for now; or the LDAP directory is unreachable or too slow, so an LDAP login could not be checked; or too many password checks are already waiting (with `retry-after`); or the database is unreachable or stopped answering (Latchkey, 503).
-       */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
+      400: components["responses"]["BadRequest"];
+      401: components["responses"]["Unauthorized"];
+      429: components["responses"]["RateLimited"];
+      500: components["responses"]["InternalError"];
+      503: components["responses"]["ServiceUnavailable"];
     };
   };
   "reactivate-user": {
@@ -3070,106 +1551,13 @@ export interface operations {
           };
         };
       };
-      /**
-       * @description A client error.
-       *
-       *     - `BAD_REQUEST`: Generic client error (the default code).
-       *     - `REQUEST_VARIABLE_MISSING`: A required parameter is missing; `var_name` names it.
-       *     - `CSRF_FAILED`: A session request failed the CSRF check.
-       */
-      400: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description Authentication failed; under `/api` the answer carries `WWW-Authenticate: Basic realm="zulip"` when the Basic credentials were missing or wrong.
-       *
-       *     - `UNAUTHORIZED`: Authentication is missing or invalid on an authenticated endpoint.
-       *     - `AUTHENTICATION_FAILED`: Wrong username or password, or no such account.
-       *     - `USER_DEACTIVATED`: The account is deactivated.
-       *     - `REALM_DEACTIVATED`: The organization is deactivated.
-       *     - `PASSWORD_AUTH_DISABLED`: The organization has neither email nor LDAP login enabled.
-       *     - `PASSWORD_RESET_REQUIRED`: The stored password is too weak to keep and must be reset.
-       *     - `INVALID_API_KEY`: The API key is malformed or unknown (webhook `api_key` parameter only).
-       */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description No organization at the request's host, or no such object.
-       *
-       *     - `NONEXISTENT_SUBDOMAIN`: No organization exists at the request's host.
-       *     - `BAD_REQUEST`: Generic client error (the default code).
-       */
-      404: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description The body is too large.
-       *
-       *     - `REQUEST_TOO_LARGE`: The request body is larger than the server accepts (Latchkey).
-       */
-      413: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description The body cannot be read in its declared encoding.
-       *
-       *     - `UNSUPPORTED_MEDIA_TYPE`: The request body could not be read in its declared encoding (Latchkey).
-       */
-      415: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description Rate limited; the `Retry-After` header and `retry-after` say how many seconds to wait.
-       *
-       *     - `RATE_LIMIT_HIT`: Too many requests; `retry-after` says how many seconds to wait.
-       */
-      429: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description A dependency that guards the operation is unavailable, or too many logins are waiting.
-       *
-       *     - `SERVICE_UNAVAILABLE`: The shared rate-limit store (Redis) is unreachable, so password logins and reset emails are refused for now; or the LDAP directory is unreachable or too slow, so an LDAP login could not be checked; or too many password checks are already waiting (with `retry-after`); or the database is unreachable or stopped answering (Latchkey, 503).
-       */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
+      400: components["responses"]["BadRequest"];
+      401: components["responses"]["Unauthorized"];
+      413: components["responses"]["RequestTooLarge"];
+      415: components["responses"]["UnsupportedMediaType"];
+      429: components["responses"]["RateLimited"];
+      500: components["responses"]["InternalError"];
+      503: components["responses"]["ServiceUnavailable"];
     };
   };
   "get-api-key-last-use": {
@@ -3200,66 +1588,11 @@ export interface operations {
           };
         };
       };
-      /**
-       * @description A client error.
-       *
-       *     - `BAD_REQUEST`: Generic client error (the default code).
-       *     - `REQUEST_VARIABLE_MISSING`: A required parameter is missing; `var_name` names it.
-       *     - `CSRF_FAILED`: A session request failed the CSRF check.
-       */
-      400: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description Authentication failed; under `/api` the answer carries `WWW-Authenticate: Basic realm="zulip"` when the Basic credentials were missing or wrong.
-       *
-       *     - `UNAUTHORIZED`: Authentication is missing or invalid on an authenticated endpoint.
-       *     - `AUTHENTICATION_FAILED`: Wrong username or password, or no such account.
-       *     - `USER_DEACTIVATED`: The account is deactivated.
-       *     - `REALM_DEACTIVATED`: The organization is deactivated.
-       *     - `PASSWORD_AUTH_DISABLED`: The organization has neither email nor LDAP login enabled.
-       *     - `PASSWORD_RESET_REQUIRED`: The stored password is too weak to keep and must be reset.
-       *     - `INVALID_API_KEY`: The API key is malformed or unknown (webhook `api_key` parameter only).
-       */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description Rate limited; the `Retry-After` header and `retry-after` say how many seconds to wait.
-       *
-       *     - `RATE_LIMIT_HIT`: Too many requests; `retry-after` says how many seconds to wait.
-       */
-      429: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description A dependency that guards the operation is unavailable, or too many logins are waiting.
-       *
-       *     - `SERVICE_UNAVAILABLE`: The shared rate-limit store (Redis) is unreachable, so password logins and reset emails are refused for now; or the LDAP directory is unreachable or too slow, so an LDAP login could not be checked; or too many password checks are already waiting (with `retry-after`); or the database is unreachable or stopped answering (Latchkey, 503).
-       */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
+      400: components["responses"]["BadRequest"];
+      401: components["responses"]["Unauthorized"];
+      429: components["responses"]["RateLimited"];
+      500: components["responses"]["InternalError"];
+      503: components["responses"]["ServiceUnavailable"];
     };
   };
   "dev-fetch-api-key": {
@@ -3287,106 +1620,14 @@ export interface operations {
           "application/json": components["schemas"]["ApiKeyResponse"];
         };
       };
-      /**
-       * @description A client error.
-       *
-       *     - `BAD_REQUEST`: Generic client error (the default code).
-       *     - `REQUEST_VARIABLE_MISSING`: A required parameter is missing; `var_name` names it.
-       *     - `CSRF_FAILED`: A session request failed the CSRF check.
-       */
-      400: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description Authentication failed; under `/api` the answer carries `WWW-Authenticate: Basic realm="zulip"` when the Basic credentials were missing or wrong.
-       *
-       *     - `UNAUTHORIZED`: Authentication is missing or invalid on an authenticated endpoint.
-       *     - `AUTHENTICATION_FAILED`: Wrong username or password, or no such account.
-       *     - `USER_DEACTIVATED`: The account is deactivated.
-       *     - `REALM_DEACTIVATED`: The organization is deactivated.
-       *     - `PASSWORD_AUTH_DISABLED`: The organization has neither email nor LDAP login enabled.
-       *     - `PASSWORD_RESET_REQUIRED`: The stored password is too weak to keep and must be reset.
-       *     - `INVALID_API_KEY`: The API key is malformed or unknown (webhook `api_key` parameter only).
-       */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description No organization at the request's host, or no such object.
-       *
-       *     - `NONEXISTENT_SUBDOMAIN`: No organization exists at the request's host.
-       *     - `BAD_REQUEST`: Generic client error (the default code).
-       */
-      404: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description The body is too large.
-       *
-       *     - `REQUEST_TOO_LARGE`: The request body is larger than the server accepts (Latchkey).
-       */
-      413: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description The body cannot be read in its declared encoding.
-       *
-       *     - `UNSUPPORTED_MEDIA_TYPE`: The request body could not be read in its declared encoding (Latchkey).
-       */
-      415: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description Rate limited; the `Retry-After` header and `retry-after` say how many seconds to wait.
-       *
-       *     - `RATE_LIMIT_HIT`: Too many requests; `retry-after` says how many seconds to wait.
-       */
-      429: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description A dependency that guards the operation is unavailable, or too many logins are waiting.
-       *
-       *     - `SERVICE_UNAVAILABLE`: The shared rate-limit store (Redis) is unreachable, so password logins and reset emails are refused for now; or the LDAP directory is unreachable or too slow, so an LDAP login could not be checked; or too many password checks are already waiting (with `retry-after`); or the database is unreachable or stopped answering (Latchkey, 503).
-       */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
+      400: components["responses"]["BadRequest"];
+      401: components["responses"]["Unauthorized"];
+      404: components["responses"]["NotFound"];
+      413: components["responses"]["RequestTooLarge"];
+      415: components["responses"]["UnsupportedMediaType"];
+      429: components["responses"]["RateLimited"];
+      500: components["responses"]["InternalError"];
+      503: components["responses"]["ServiceUnavailable"];
     };
   };
   "dev-list-users": {
@@ -3420,47 +1661,10 @@ export interface operations {
           };
         };
       };
-      /**
-       * @description A client error.
-       *
-       *     - `BAD_REQUEST`: Generic client error (the default code).
-       *     - `REQUEST_VARIABLE_MISSING`: A required parameter is missing; `var_name` names it.
-       *     - `CSRF_FAILED`: A session request failed the CSRF check.
-       */
-      400: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description Rate limited; the `Retry-After` header and `retry-after` say how many seconds to wait.
-       *
-       *     - `RATE_LIMIT_HIT`: Too many requests; `retry-after` says how many seconds to wait.
-       */
-      429: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
-      /**
-       * @description A dependency that guards the operation is unavailable, or too many logins are waiting.
-       *
-       *     - `SERVICE_UNAVAILABLE`: The shared rate-limit store (Redis) is unreachable, so password logins and reset emails are refused for now; or the LDAP directory is unreachable or too slow, so an LDAP login could not be checked; or too many password checks are already waiting (with `retry-after`); or the database is unreachable or stopped answering (Latchkey, 503).
-       */
-      503: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["JsonError"];
-        };
-      };
+      400: components["responses"]["BadRequest"];
+      429: components["responses"]["RateLimited"];
+      500: components["responses"]["InternalError"];
+      503: components["responses"]["ServiceUnavailable"];
     };
   };
 }

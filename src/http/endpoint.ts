@@ -28,7 +28,7 @@ export interface OperationDoc {
   tags: string[];
   /** The form (or query string) parameters the handler reads. */
   params?: Record<string, ParamDoc>;
-  /** Error statuses the operation answers with besides those every operation may (400, 429, 503). */
+  /** Error statuses the operation answers with besides those every operation may (400, 500, 503; 401 when authenticated; 429 when rate-limited). */
   errors?: number[];
 }
 
@@ -169,8 +169,14 @@ function documentedRoute(
       schema.consumes = [FORM_ENCODED];
     }
   }
-  const errors = new Set([400, 429, 503, ...(authenticated ? [401] : []), ...(doc.errors ?? [])]);
+  // Rate limits apply per user (authenticated requests) and per address (routes that opt in).
+  const limited = authenticated || options.config?.limitByAddress === true;
+  const errors = new Set([400, 500, 503, ...(limited ? [429] : []), ...(authenticated ? [401] : []), ...(doc.errors ?? [])]);
   if (method !== "GET") for (const status of [413, 415]) errors.add(status);
+  // Session requests that change something need the CSRF token.
+  if (authenticated && url.startsWith("/json/") && method !== "GET") errors.add(403);
+  // A browser that opens a session URL without a session is sent to the login page.
+  if (authenticated && url.startsWith("/json/") && method === "GET") errors.add(302);
   schema["x-zulip-errors"] = [...errors].sort((a, b) => a - b);
   return { ...options, schema, validatorCompiler: acceptAsRead };
 }

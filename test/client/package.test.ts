@@ -4,20 +4,22 @@
  * TypeScript loader, calling a live server.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { promisify } from "node:util";
 import { startRealServer } from "../clients/real-server.js";
 
 const npm = process.platform === "win32" ? "npm.cmd" : "npm";
+const run = promisify(execFile);
 
 test("the packed tarball installs elsewhere, and plain node imports latchkey/client and calls a server", async () => {
   const scratch = mkdtempSync(join(tmpdir(), "latchkey-pack-"));
   const server = await startRealServer();
   try {
-    execFileSync(npm, ["pack", "--pack-destination", scratch], { stdio: "pipe" });
+    await run(npm, ["pack", "--pack-destination", scratch], { maxBuffer: 16 * 1024 * 1024 });
     const tarball = readdirSync(scratch).find((name) => name.endsWith(".tgz"));
     assert.ok(tarball, "npm pack wrote no tarball");
 
@@ -25,9 +27,9 @@ test("the packed tarball installs elsewhere, and plain node imports latchkey/cli
     mkdirSync(project);
     writeFileSync(join(project, "package.json"), JSON.stringify({ name: "scratch", private: true, type: "module" }));
     // Install scripts are not needed by the client (they build the server's native modules).
-    execFileSync(npm, ["install", "--prefer-offline", "--ignore-scripts", "--no-audit", "--no-fund", join(scratch, tarball)], {
+    await run(npm, ["install", "--prefer-offline", "--ignore-scripts", "--no-audit", "--no-fund", join(scratch, tarball)], {
       cwd: project,
-      stdio: "pipe",
+      maxBuffer: 16 * 1024 * 1024,
     });
 
     const installed = join(project, "node_modules", "latchkey");
@@ -55,11 +57,8 @@ console.log(JSON.stringify({ realm_uri: settings.realm_uri, site: client.site, r
 `,
     );
     const host = server.url.replace(/^http:\/\//, "");
-    const out = execFileSync(process.execPath, ["main.js", host], {
-      cwd: project,
-      encoding: "utf8",
-      env: { PATH: process.env.PATH },
-    });
+    // Asynchronously: the server that answers it runs in this process. No TypeScript loader is passed on.
+    const { stdout: out } = await run(process.execPath, ["main.js", host], { cwd: project, env: { PATH: process.env.PATH } });
     assert.deepEqual(JSON.parse(out), {
       realm_uri: server.url,
       site: server.url,

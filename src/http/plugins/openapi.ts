@@ -22,6 +22,8 @@ const jsonError = {
     msg: { type: "string", description: "A human-readable description of the error." },
     code: { type: "string", enum: Object.keys(ERROR_CODES), description: "The machine-readable kind of error." },
     var_name: { type: "string", description: "With `REQUEST_VARIABLE_MISSING`: the parameter that is missing." },
+    request_id: { type: "string", description: "With a 500: the request's id in the server's log." },
+    reason: { type: "string", description: "With `CSRF_FAILED`: why the token was refused." },
     "retry-after": {
       type: "number",
       description: "With `RATE_LIMIT_HIT` (and a full login queue): seconds to wait before trying again.",
@@ -33,9 +35,23 @@ function codes(...names: (keyof typeof ERROR_CODES)[]): string {
   return names.map((name) => `- \`${name}\`: ${ERROR_CODES[name]}`).join("\n");
 }
 
-/** Every error status an operation may list, with the codes it carries. */
+/** Every error status an operation may list: the name of its shared response, and the codes it carries. */
+const RESPONSE_NAMES: Record<number, string> = {
+  302: "LoginRedirect",
+  400: "BadRequest",
+  401: "Unauthorized",
+  403: "CsrfFailed",
+  404: "NotFound",
+  413: "RequestTooLarge",
+  415: "UnsupportedMediaType",
+  429: "RateLimited",
+  500: "InternalError",
+  503: "ServiceUnavailable",
+};
+
 const ERROR_RESPONSES: Record<number, string> = {
-  400: `A client error.\n\n${codes("BAD_REQUEST", "REQUEST_VARIABLE_MISSING", "CSRF_FAILED")}`,
+  302: "A browser (`Accept: text/html`) without a session is sent to the login page (`Location`); other clients get the 401.",
+  400: `A client error.\n\n${codes("BAD_REQUEST", "REQUEST_VARIABLE_MISSING")}`,
   401: `Authentication failed; under \`/api\` the answer carries \`WWW-Authenticate: Basic realm="zulip"\` when the Basic credentials were missing or wrong.\n\n${codes(
     "UNAUTHORIZED",
     "AUTHENTICATION_FAILED",
@@ -45,10 +61,12 @@ const ERROR_RESPONSES: Record<number, string> = {
     "PASSWORD_RESET_REQUIRED",
     "INVALID_API_KEY",
   )}`,
+  403: `The session request lacks a valid CSRF token; \`reason\` says why.\n\n${codes("CSRF_FAILED")}`,
   404: `No organization at the request's host, or no such object.\n\n${codes("NONEXISTENT_SUBDOMAIN", "BAD_REQUEST")}`,
   413: `The body is too large.\n\n${codes("REQUEST_TOO_LARGE")}`,
   415: `The body cannot be read in its declared encoding.\n\n${codes("UNSUPPORTED_MEDIA_TYPE")}`,
   429: `Rate limited; the \`Retry-After\` header and \`retry-after\` say how many seconds to wait.\n\n${codes("RATE_LIMIT_HIT")}`,
+  500: "An unexpected error of the server; `request_id` matches the server's log lines (and the `X-Request-Id` header).",
   503: `A dependency that guards the operation is unavailable, or too many logins are waiting.\n\n${codes("SERVICE_UNAVAILABLE")}`,
 };
 
@@ -75,6 +93,7 @@ function finish(document: Json): Json {
   const components = (document.components ?? {}) as Json;
   const schemas = { ...((components.schemas ?? {}) as Json), JsonError: jsonError };
   const paths = nameSchemas(document.paths, schemas) as Record<string, Record<string, Json>>;
+  const used = new Set<number>();
   for (const operations of Object.values(paths)) {
     for (const operation of Object.values(operations)) {
       const statuses = (operation["x-zulip-errors"] ?? []) as number[];
@@ -83,15 +102,25 @@ function finish(document: Json): Json {
       const success = responses["200"] as Json | undefined;
       if (success?.description === "Default Response") success.description = "Success.";
       for (const status of statuses) {
-        responses[String(status)] = {
-          description: ERROR_RESPONSES[status] ?? "An error.",
-          content: { "application/json": { schema: { $ref: "#/components/schemas/JsonError" } } },
-        };
+        const name = RESPONSE_NAMES[status];
+        if (name === undefined) throw new Error(`no shared response for status ${status}`);
+        responses[String(status)] = { $ref: `#/components/responses/${name}` };
+        used.add(status);
       }
       operation.responses = responses;
     }
   }
-  return { ...document, paths, components: { ...components, schemas } };
+  const shared: Json = {};
+  for (const status of [...used].sort((a, b) => a - b)) {
+    shared[RESPONSE_NAMES[status] as string] =
+      status < 400
+        ? { description: ERROR_RESPONSES[status], headers: { Location: { schema: { type: "string" } } } }
+        : {
+            description: ERROR_RESPONSES[status],
+            content: { "application/json": { schema: { $ref: "#/components/schemas/JsonError" } } },
+          };
+  }
+  return { ...document, paths, components: { ...components, schemas, responses: shared } };
 }
 
 export interface OpenApiOptions {

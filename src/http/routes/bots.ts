@@ -187,7 +187,7 @@ export function registerBotRoutes(app: FastifyInstance, { ctx, config, prefix, a
     DELETE: {
       typed: true,
       authenticate,
-      doc: { ...named("deactivate-bot"), summary: "Deactivate a bot", tags, errors: [404] },
+      doc: { ...named("deactivate-bot"), summary: "Deactivate a bot", tags },
       schema: { response: { 200: emptySuccess } },
       handler: async (request) => {
         await deactivateBot(ctx, principalOf(request).user, idParam(request, "bot_id"), changeSource(request));
@@ -205,7 +205,6 @@ export function registerBotRoutes(app: FastifyInstance, { ctx, config, prefix, a
         summary: "Regenerate a bot's API key",
         description: "Replaces the bot's key; the old one stops working at once.",
         tags,
-        errors: [404],
       },
       schema: { response: { 200: apiKeySchema } },
       handler: async (request) => {
@@ -219,7 +218,7 @@ export function registerBotRoutes(app: FastifyInstance, { ctx, config, prefix, a
     GET: {
       typed: true,
       authenticate,
-      doc: { ...named("get-bot-api-key"), summary: "Get a bot's API key", tags, errors: [404] },
+      doc: { ...named("get-bot-api-key"), summary: "Get a bot's API key", tags },
       schema: { response: { 200: apiKeySchema } },
       handler: async (request) => {
         const key = await revealBotKey(ctx, principalOf(request).user, idParam(request, "bot_id"));
@@ -232,7 +231,7 @@ export function registerBotRoutes(app: FastifyInstance, { ctx, config, prefix, a
     POST: {
       typed: true,
       authenticate,
-      doc: { ...named("reactivate-user"), summary: "Reactivate a user or bot", tags, errors: [404] },
+      doc: { ...named("reactivate-user"), summary: "Reactivate a user or bot", tags },
       schema: { response: { 200: emptySuccess } },
       handler: async (request) => {
         await reactivateUser(ctx, principalOf(request).user, idParam(request, "user_id"), changeSource(request));
