@@ -6,6 +6,7 @@ import { randomBytes } from "node:crypto";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Writable } from "node:stream";
 import type { FastifyInstance, LightMyRequestResponse } from "fastify";
 import pg from "pg";
 import type { Logger } from "pino";
@@ -226,4 +227,25 @@ export function freePort(): Promise<number> {
 export function underCi(): boolean {
   const value = (process.env.CI ?? "").trim().toLowerCase();
   return value !== "" && value !== "0" && value !== "false";
+}
+
+/** A log destination that keeps every line written to it, as text and parsed from JSON. */
+export function memoryLog(): { stream: Writable; lines: string[]; records: Record<string, unknown>[] } {
+  const lines: string[] = [];
+  const records: Record<string, unknown>[] = [];
+  let pending = "";
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      pending += chunk.toString("utf8");
+      const parts = pending.split("\n");
+      pending = parts.pop() ?? "";
+      for (const line of parts) {
+        if (line === "") continue;
+        lines.push(line);
+        records.push(JSON.parse(line) as Record<string, unknown>);
+      }
+      done();
+    },
+  });
+  return { stream, lines, records };
 }

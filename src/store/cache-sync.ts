@@ -20,6 +20,16 @@ import type { Invalidation, KeyCache } from "../domain/key-cache.js";
 import type { DatabaseHandle } from "./database.js";
 
 export const CHANNEL = "latchkey_key_cache";
+
+/**
+ * The NOTIFY channel of the deployment whose tables live in `schema`: deployments sharing one
+ * PostgreSQL database in schemas of their own do not flush each other's caches. PostgreSQL
+ * cuts identifiers at 63 bytes; two schemas that agree on their first 44 characters share a
+ * channel, which costs only extra flushes.
+ */
+export function notifyChannel(schema: string | undefined): string {
+  return (schema === undefined ? CHANNEL : `${CHANNEL}_${schema}`).slice(0, 63);
+}
 /** The Redis channel invalidations travel on. */
 export const REDIS_CHANNEL = "latchkey:key-cache";
 /** The application_name suffix of the listening connection, as pg_stat_activity shows it. */
@@ -109,7 +119,7 @@ export async function syncKeyCache(
     return { close: async () => {} };
   }
   if (redis !== null) return syncKeyCacheOverRedis(redis, cache, log, options);
-  return syncKeyCacheOverPostgres(database.pgPool as pg.Pool, cache, log, options);
+  return syncKeyCacheOverPostgres(database.pgPool as pg.Pool, notifyChannel(database.schema), cache, log, options);
 }
 
 /**
@@ -158,10 +168,16 @@ function makePublisher(
  * LISTEN/NOTIFY on a connection of its own, checked by a heartbeat (`SELECT 1`) so that a link
  * that went quiet without a reset is noticed; TCP keepalive is on for every pool connection.
  */
-async function syncKeyCacheOverPostgres(pool: pg.Pool, cache: KeyCache, log: Log, options: SyncOptions): Promise<CacheSync> {
+async function syncKeyCacheOverPostgres(
+  pool: pg.Pool,
+  channel: string,
+  cache: KeyCache,
+  log: Log,
+  options: SyncOptions,
+): Promise<CacheSync> {
   const heartbeatMs = options.heartbeatMs ?? HEARTBEAT_MS;
   const heartbeatTimeoutMs = options.heartbeatTimeoutMs ?? HEARTBEAT_TIMEOUT_MS;
-  const publisher = makePublisher((event) => pool.query("SELECT pg_notify($1, $2)", [CHANNEL, JSON.stringify(event)]), log);
+  const publisher = makePublisher((event) => pool.query("SELECT pg_notify($1, $2)", [channel, JSON.stringify(event)]), log);
   cache.onInvalidate((event) => publisher.publish(event));
 
   let listener: pg.PoolClient | null = null;
@@ -188,7 +204,7 @@ async function syncKeyCacheOverPostgres(pool: pg.Pool, cache: KeyCache, log: Log
   const connect = async (): Promise<void> => {
     const client = await pool.connect();
     client.on("notification", (msg) => {
-      if (msg.channel !== CHANNEL) return;
+      if (msg.channel !== channel) return;
       const event = parseInvalidation(msg.payload);
       if (event !== null) cache.apply(event);
     });
@@ -201,7 +217,7 @@ async function syncKeyCacheOverPostgres(pool: pg.Pool, cache: KeyCache, log: Log
         heartbeatTimeoutMs,
         "naming the listener",
       );
-      await withTimeout(client.query(`LISTEN ${CHANNEL}`), heartbeatTimeoutMs, "LISTEN");
+      await withTimeout(client.query(`LISTEN ${channel}`), heartbeatTimeoutMs, "LISTEN");
     } catch (err) {
       client.removeAllListeners("notification");
       client.release(err instanceof Error ? err : new Error(String(err)));
@@ -234,7 +250,7 @@ async function syncKeyCacheOverPostgres(pool: pg.Pool, cache: KeyCache, log: Log
       if (listener !== null) {
         const client = listener;
         listener = null;
-        await withTimeout(client.query(`UNLISTEN ${CHANNEL}`), heartbeatTimeoutMs, "UNLISTEN").catch(() => {});
+        await withTimeout(client.query(`UNLISTEN ${channel}`), heartbeatTimeoutMs, "UNLISTEN").catch(() => {});
         client.release();
       }
     },

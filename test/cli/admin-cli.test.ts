@@ -9,7 +9,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import zulipInit from "zulip-js";
-import { assertOneLineError, makeScratch, type Scratch, usersMe } from "./cli-runner.js";
+import { assertOneLineError, createElsinore, makeScratch, type Scratch, usersMe } from "./cli-runner.js";
 
 const OWNER_PASSWORD = "Elsinore-Castle-Owner-42";
 const HAMLET_PASSWORD = "To-Be-Or-Not-To-Be-1601";
@@ -23,21 +23,7 @@ const BOT_DOMAIN = "127.0.0.1";
 before(async () => {
   cli = await makeScratch("latchkey-admin-cli-");
   host = `127.0.0.1:${cli.port}`;
-  await cli.ok(
-    [
-      "realm",
-      "create",
-      "--subdomain",
-      "",
-      "--name",
-      "Elsinore",
-      "--owner-email",
-      "claudius@elsinore.dk",
-      "--owner-name",
-      "Claudius",
-    ],
-    `${OWNER_PASSWORD}\n`,
-  );
+  await createElsinore(cli, OWNER_PASSWORD);
   await cli.ok(["user", "create", "--email", "hamlet@elsinore.dk", "--full-name", "Hamlet"], `${HAMLET_PASSWORD}\n`);
   await cli.ok(["user", "create", "--email", "yorick@elsinore.dk", "--full-name", "Yorick", "--role", "guest", "--no-password"]);
   base = await cli.serve();

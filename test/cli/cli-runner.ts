@@ -3,11 +3,10 @@
  * database, and a `latchkey serve` on the same database on a real port.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BIN, type CliRun, runCli } from "../cluster-helper.js";
+import { type CliRun, type NodeProcess, runCli, startNode } from "../cluster-helper.js";
 import { freePort } from "../helper.js";
 
 export type Run = CliRun;
@@ -42,7 +41,7 @@ export async function makeScratch(prefix: string, extraEnv: Record<string, strin
     LATCHKEY_EMAIL_OUTBOX: join(dir, "outbox"),
     ...extraEnv,
   };
-  let server: ChildProcess | null = null;
+  let server: NodeProcess | null = null;
 
   const run = (args: string[], stdin = ""): Promise<Run> => runCli(env, args, stdin);
 
@@ -52,37 +51,37 @@ export async function makeScratch(prefix: string, extraEnv: Record<string, strin
     return result.stdout;
   }
 
-  function serve(): Promise<string> {
-    const child = spawn(process.execPath, [BIN, "serve", "--workers", "1"], {
-      env: { ...env, PORT: String(port), HOST: "127.0.0.1" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    server = child;
-    let stderr = "";
-    child.stderr.on("data", (c: Buffer) => {
-      stderr += c.toString();
-    });
-    return new Promise((resolve, reject) => {
-      let stdout = "";
-      child.stdout.on("data", (c: Buffer) => {
-        stdout += c.toString();
-        if (stdout.includes(`Latchkey listening on 127.0.0.1:${port}`)) resolve(`http://127.0.0.1:${port}`);
-      });
-      child.on("exit", (code) => reject(new Error(`latchkey serve exited with ${code}: ${stderr}`)));
-    });
+  async function serve(): Promise<string> {
+    server = await startNode({ ...env, PORT: String(port), HOST: "127.0.0.1" });
+    return `http://127.0.0.1:${server.port}`;
   }
 
   async function close(): Promise<void> {
-    const child = server;
-    if (child !== null && child.exitCode === null) {
-      const exited = new Promise((resolve) => child.once("exit", resolve));
-      child.kill("SIGTERM");
-      await exited;
-    }
+    await server?.stop("SIGTERM");
     rmSync(dir, { recursive: true, force: true });
   }
 
   return { dir, port, env, run, ok, serve, close };
+}
+
+/** `latchkey realm create` of Elsinore at the root domain, owned by Claudius with `ownerPassword`. */
+export function createElsinore(cli: Pick<Scratch, "ok">, ownerPassword: string, extra: string[] = []): Promise<string> {
+  return cli.ok(
+    [
+      "realm",
+      "create",
+      "--subdomain",
+      "",
+      "--name",
+      "Elsinore",
+      ...extra,
+      "--owner-email",
+      "claudius@elsinore.dk",
+      "--owner-name",
+      "Claudius",
+    ],
+    `${ownerPassword}\n`,
+  );
 }
 
 /** `GET /api/v1/users/me` with Basic credentials. */

@@ -5,12 +5,12 @@
  * sees each change at once.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { BIN, type CliRun, runCli } from "../cluster-helper.js";
+import { type CliRun, type NodeProcess, runCli, startNode } from "../cluster-helper.js";
+import { createElsinore } from "./cli-runner.js";
 
 const dir = mkdtempSync(join(tmpdir(), "latchkey-cli-"));
 const env: Record<string, string> = {
@@ -41,27 +41,11 @@ async function ok(args: string[], stdin = ""): Promise<string> {
 const OWNER_PASSWORD = "Elsinore-Castle-Owner-42";
 const OPHELIA_PASSWORD = "Flowers-For-Laertes-17";
 
-let server: ChildProcess | null = null;
+let server: NodeProcess | null = null;
 let base = "";
 
 before(async () => {
-  const created = await ok(
-    [
-      "realm",
-      "create",
-      "--subdomain",
-      "",
-      "--name",
-      "Elsinore",
-      "--description",
-      "Something is rotten",
-      "--owner-email",
-      "claudius@elsinore.dk",
-      "--owner-name",
-      "Claudius",
-    ],
-    `${OWNER_PASSWORD}\n`,
-  );
+  const created = await createElsinore({ ok }, OWNER_PASSWORD, ["--description", "Something is rotten"]);
   assert.match(
     created,
     /^Created organization "Elsinore" \(subdomain ""\) with owner claudius@elsinore\.dk \(user id \d+\)\.\n$/,
@@ -70,34 +54,14 @@ before(async () => {
 
 describe("cli", () => {
   after(async () => {
-    if (server !== null && server.exitCode === null) {
-      const exited = new Promise((resolve) => server?.once("exit", resolve));
-      server.kill("SIGTERM");
-      await exited;
-    }
+    await server?.stop("SIGTERM");
     rmSync(dir, { recursive: true, force: true });
   });
 
   /** Starts `latchkey serve` on a free port and waits for its "listening" line. */
   async function serve(): Promise<string> {
-    const child = spawn(process.execPath, [BIN, "serve"], {
-      env: { ...env, PORT: "0", HOST: "127.0.0.1" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    server = child;
-    let stderr = "";
-    child.stderr.on("data", (c: Buffer) => {
-      stderr += c.toString();
-    });
-    return new Promise((resolve, reject) => {
-      let stdout = "";
-      child.stdout.on("data", (c: Buffer) => {
-        stdout += c.toString();
-        const m = /Latchkey listening on 127\.0\.0\.1:(\d+)/.exec(stdout);
-        if (m) resolve(`http://127.0.0.1:${m[1]}`);
-      });
-      child.on("exit", (code) => reject(new Error(`latchkey serve exited with ${code}: ${stderr}`)));
-    });
+    server = await startNode({ ...env, PORT: "0", HOST: "127.0.0.1" }, ["serve"]);
+    return `http://127.0.0.1:${server.port}`;
   }
 
   async function fetchApiKey(username: string, password: string): Promise<{ status: number; body: Record<string, unknown> }> {

@@ -12,7 +12,7 @@ import { after, before, describe, test } from "node:test";
 import zulipInit from "zulip-js";
 import { BIN } from "../cluster-helper.js";
 import { freePort } from "../helper.js";
-import { assertOneLineError, makeScratch, type Scratch } from "./cli-runner.js";
+import { assertOneLineError, createElsinore, makeScratch, type Scratch } from "./cli-runner.js";
 
 const HAMLET_PASSWORD = "To-Be-Or-Not-To-Be-1601";
 const OPHELIA_PASSWORD = "Flowers-For-Laertes-17";
@@ -94,21 +94,7 @@ describe("latchkey login", () => {
       new RegExp(`^latchkey: there is no organization at ${base.replace(/\./g, "\\.")}$`),
     );
     // Now the organization exists.
-    await cli.ok(
-      [
-        "realm",
-        "create",
-        "--subdomain",
-        "",
-        "--name",
-        "Elsinore",
-        "--owner-email",
-        "claudius@elsinore.dk",
-        "--owner-name",
-        "Claudius",
-      ],
-      "Elsinore-Castle-Owner-42\n",
-    );
+    await createElsinore(cli, "Elsinore-Castle-Owner-42");
     for (const [email, name, password] of [
       ["hamlet@elsinore.dk", "Hamlet", HAMLET_PASSWORD],
       ["ophelia@elsinore.dk", "Ophelia", OPHELIA_PASSWORD],

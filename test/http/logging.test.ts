@@ -4,7 +4,6 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { Writable } from "node:stream";
 import { test } from "node:test";
 import type { InjectOptions } from "fastify";
 import { buildApp } from "../../src/app.js";
@@ -16,23 +15,8 @@ import { decryptForDesktop } from "../../src/domain/otp.js";
 import { createLogger, redactUrl } from "../../src/logging.js";
 import { generateSecrets } from "../../src/secrets.js";
 import { openDatabase } from "../../src/store/database.js";
-import { basic, CountingHasher, form, ManualClock, PASSWORD, testConfig } from "../helper.js";
+import { basic, CountingHasher, form, ManualClock, memoryLog, PASSWORD, testConfig } from "../helper.js";
 import { csrfTokenIn, InjectBrowser } from "../web/web-helper.js";
-
-function memoryLog(): { stream: Writable; lines: string[] } {
-  const lines: string[] = [];
-  let pending = "";
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      pending += chunk.toString("utf8");
-      const parts = pending.split("\n");
-      pending = parts.pop() ?? "";
-      lines.push(...parts.filter((l) => l !== ""));
-      done();
-    },
-  });
-  return { stream, lines };
-}
 
 test("a full run of flows logs no password, API key or server secret, and every line has its request id", async (t) => {
   const config = testConfig("development");

@@ -31,8 +31,8 @@ if (postgres !== null) {
       nextHeard(): Promise<Invalidation>;
     }
 
-    async function node(t: { after(fn: () => Promise<void>): void }): Promise<Node> {
-      const database = await openDatabase(postgres?.url as string);
+    async function node(t: { after(fn: () => Promise<void>): void }, url = postgres?.url as string): Promise<Node> {
+      const database = await openDatabase(url);
       const ctx = createContext({ config, database, secrets, hasher: new CountingHasher() });
       const app = await buildApp({ config, ctx });
       const waiting: ((event: Invalidation) => void)[] = [];
@@ -86,6 +86,30 @@ if (postgres !== null) {
       await setRealmDeactivated(b.ctx, realm.id, true);
       assert.deepEqual(await heard, { kind: "realm", realmId: realm.id });
       assert.equal(json(await ask()).msg, "This organization has been deactivated");
+    });
+
+    test("deployments in two schemas of one database do not hear each other's invalidations", async (t) => {
+      const other = await freshPostgresUrl();
+      t.after(() => other?.drop());
+      const a = await node(t);
+      const b = await node(t);
+      const elsewhere = await node(t, other?.url);
+      const users = [];
+      for (const n of [b, elsewhere]) {
+        const realm = await createRealm(n.ctx, { subdomain: "schemas", name: "Zulip" });
+        const { user } = await createAccount(n.ctx, {
+          realmId: realm.id,
+          email: "iago@zulip.com",
+          fullName: "Iago",
+          password: null,
+        });
+        users.push(user);
+      }
+      // The other deployment changes first; the first invalidation `a` hears is still its sibling's.
+      const heard = a.nextHeard();
+      await setAccountActive(elsewhere.ctx, (users[1] as { id: number }).id, false);
+      await setRealmDeactivated(b.ctx, (users[0] as { realmId: number }).realmId, true);
+      assert.deepEqual(await heard, { kind: "realm", realmId: (users[0] as { realmId: number }).realmId });
     });
   });
 }

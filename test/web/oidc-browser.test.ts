@@ -8,14 +8,13 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { Writable } from "node:stream";
 import { after, before, describe, type TestContext, test } from "node:test";
 import type { Browser, BrowserContext, Page, Response } from "playwright-core";
 import { createAccount, createRealm, setAccountActive, setRealmDeactivated } from "../../src/domain/accounts.js";
 import { setRealmOidcAutoCreate } from "../../src/domain/oidc-login.js";
 import { decryptForDesktop, otpDecryptApiKey } from "../../src/domain/otp.js";
 import { createLogger } from "../../src/logging.js";
-import { basic, freePort } from "../helper.js";
+import { basic, freePort, memoryLog } from "../helper.js";
 import { launchChromium, newContext, screenshot, startWebServer, type WebServer } from "./browser-helper.js";
 import { type IdpPerson, startTestIdp, type TestIdp } from "./oidc-idp.js";
 
@@ -30,18 +29,8 @@ const PEOPLE: IdpPerson[] = [
 
 /** Log lines as JSON objects, kept in memory. */
 function memoryLogger(): { logger: ReturnType<typeof createLogger>; lines: Record<string, unknown>[] } {
-  const lines: Record<string, unknown>[] = [];
-  let pending = "";
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      pending += chunk.toString("utf8");
-      const parts = pending.split("\n");
-      pending = parts.pop() ?? "";
-      for (const line of parts) if (line !== "") lines.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { logger: createLogger("info", stream), lines };
+  const { stream, records } = memoryLog();
+  return { logger: createLogger("info", stream), lines: records };
 }
 
 interface Setup {

@@ -9,7 +9,6 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { Writable } from "node:stream";
 import { test } from "node:test";
 import type { LightMyRequestResponse } from "fastify";
 import { parseOidcIdps } from "../../src/auth/oidc-config.js";
@@ -18,7 +17,7 @@ import { createAccount, createRealm, setRealmAuthMethods } from "../../src/domai
 import { otpDecryptApiKey } from "../../src/domain/otp.js";
 import { ConfigError } from "../../src/env.js";
 import { createLogger } from "../../src/logging.js";
-import { json, makeTestServer, type TestServer } from "../helper.js";
+import { json, makeTestServer, memoryLog, type TestServer } from "../helper.js";
 import { signInAtProvider, startTestIdp } from "./oidc-idp.js";
 import { InjectBrowser } from "./web-helper.js";
 
@@ -201,13 +200,7 @@ test("the first step checks the app flow, then sends the browser to the root hos
 test("a provider whose oidc_url is wrong: a page saying it is not set up, an error in the log, never a 500", async (t) => {
   const idp = await startTestIdp({ redirectUris: ["http://testserver/complete/oidc/"], people: [] });
   t.after(() => idp.stop());
-  const lines: Record<string, unknown>[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString("utf8").split("\n")) if (line !== "") lines.push(JSON.parse(line));
-      done();
-    },
-  });
+  const { stream, records: lines } = memoryLog();
   const server = await makeTestServer({
     env: {
       LATCHKEY_OIDC_IDPS: JSON.stringify({
@@ -256,13 +249,7 @@ test("a provider answering 5xx: 'Login unavailable, not answering', a warning in
   await new Promise<void>((resolve) => broken.listen(0, "127.0.0.1", resolve));
   t.after(() => new Promise<void>((resolve) => broken.close(() => resolve())));
   const issuer = `http://127.0.0.1:${(broken.address() as AddressInfo).port}`;
-  const lines: Record<string, unknown>[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString("utf8").split("\n")) if (line !== "") lines.push(JSON.parse(line));
-      done();
-    },
-  });
+  const { stream, records: lines } = memoryLog();
   const server = await makeTestServer({
     env: {
       LATCHKEY_OIDC_IDPS: JSON.stringify({ corp: { display_name: "Corp", oidc_url: issuer, client_id: "c", secret: "s" } }),
