@@ -154,7 +154,11 @@ export async function makeTestServer(options: TestServerOptions = {}): Promise<T
     keys,
     mailer,
     close: async () => {
-      await app.close();
+      // A test is over: connections a browser or client still holds (keep-alive, preconnects)
+      // are cut rather than waited for.
+      const closing = app.close();
+      app.server.closeAllConnections();
+      await closing;
       await database.close();
     },
   };
