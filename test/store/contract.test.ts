@@ -49,6 +49,16 @@ function contract(name: string, open: () => Promise<DatabaseHandle>): void {
       return stores;
     };
     const close = () => handle.close();
+    /** A fresh database with two organizations and two people in the first. */
+    const freshWithPeople = async (t: { after(fn: () => Promise<void>): void }) => {
+      await fresh();
+      t.after(close);
+      const realm = await stores.realms.create({ subdomain: "", name: "Root" }, NOW);
+      const other = await stores.realms.create({ subdomain: "other", name: "Other" }, NOW);
+      const iago = await stores.users.create(newUser(realm.id, "iago@zulip.com"), NOW);
+      const hamlet = await stores.users.create(newUser(realm.id, "hamlet@zulip.com"), NOW);
+      return { realm, other, iago, hamlet };
+    };
 
     test("realms: create with defaults, find by subdomain and id, list in order, update, refuse duplicates", async (t) => {
       await fresh();
@@ -295,12 +305,7 @@ function contract(name: string, open: () => Promise<DatabaseHandle>): void {
     });
 
     test("push tokens, audit log, key uses and bot services: stored, listed in order, scoped, and rolled back", async (t) => {
-      await fresh();
-      t.after(close);
-      const realm = await stores.realms.create({ subdomain: "", name: "Root" }, NOW);
-      const other = await stores.realms.create({ subdomain: "other", name: "Other" }, NOW);
-      const iago = await stores.users.create(newUser(realm.id, "iago@zulip.com"), NOW);
-      const hamlet = await stores.users.create(newUser(realm.id, "hamlet@zulip.com"), NOW);
+      const { realm, other, iago, hamlet } = await freshWithPeople(t);
 
       // Push tokens: a repeated (user, kind, token) is kept once.
       await stores.pushDevices.add(iago.id, 1, "apns-token", "org.zulip.Zulip", NOW);
@@ -396,12 +401,7 @@ function contract(name: string, open: () => Promise<DatabaseHandle>): void {
     });
 
     test("web sessions and one-time tokens end per account, all but one, or per organization", async (t) => {
-      await fresh();
-      t.after(close);
-      const realm = await stores.realms.create({ subdomain: "", name: "Root" }, NOW);
-      const other = await stores.realms.create({ subdomain: "other", name: "Other" }, NOW);
-      const iago = await stores.users.create(newUser(realm.id, "iago@zulip.com"), NOW);
-      const hamlet = await stores.users.create(newUser(realm.id, "hamlet@zulip.com"), NOW);
+      const { realm, other, iago, hamlet } = await freshWithPeople(t);
       const stranger = await stores.users.create(newUser(other.id, "stranger@zulip.com"), NOW);
       const session = (idHash: string, userId: number) =>
         stores.sessions.create({ idHash, userId, createdAt: NOW, expiresAt: NOW + 1000 });
