@@ -17,7 +17,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { Agent, request as httpRequest } from "node:http";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -153,32 +152,35 @@ function cpuSeconds(pid: number): number {
 }
 
 /**
- * Latencies (ms) of one extra keep-alive client sending `requests` in turn until `done()`.
- * autocannon keeps latencies in whole milliseconds, too coarse for answers that take a fraction
- * of one, so p99 comes from this client, which waits in line with autocannon's connections.
+ * Starts bench/probe.ts with `task` (one more client in a process of its own) and resolves once
+ * it is ready; `stop()` ends it and resolves with what it saw.
  */
-async function probeLatencies(url: string, requests: autocannon.Request[], done: () => boolean): Promise<number[]> {
-  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-  const target = new URL(url);
-  const out: number[] = [];
-  for (let i = 0; !done(); i++) {
-    const r = requests[i % requests.length] as { method?: string; path?: string; headers?: Record<string, string> };
-    const started = process.hrtime.bigint();
-    await new Promise<void>((resolve, reject) => {
-      const req = httpRequest(
-        { agent, host: target.hostname, port: target.port, method: r.method ?? "GET", path: r.path, headers: r.headers },
-        (res) => {
-          res.resume();
-          res.on("end", resolve);
-        },
-      );
-      req.on("error", reject);
-      req.end();
-    });
-    out.push(Number(process.hrtime.bigint() - started) / 1e6);
-  }
-  agent.destroy();
-  return out;
+async function startProbe<T>(task: object): Promise<{ stop(): Promise<T> }> {
+  const child = spawn(process.execPath, ["--import", "tsx", "bench/probe.ts"], { stdio: ["pipe", "pipe", "inherit"] });
+  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })[Symbol.asyncIterator]();
+  child.stdin?.write(`${JSON.stringify(task)}\n`);
+  if ((await lines.next()).value !== "ready") throw new Error("the probe did not start");
+  return {
+    stop: async () => {
+      child.stdin?.end();
+      const result = await lines.next();
+      if (result.done) throw new Error("the probe exited without its results");
+      return JSON.parse(result.value) as T;
+    },
+  };
+}
+
+/**
+ * The latencies (ms) one more keep-alive client sees, in its own process, sending `requests` in
+ * turn while the load runs. autocannon keeps latencies in whole milliseconds, too coarse for
+ * answers that take a fraction of one, so p50 and p99 come from this client, which waits in line
+ * with autocannon's connections.
+ */
+function probeLatencies(url: string, requests: autocannon.Request[]): Promise<{ stop(): Promise<number[]> }> {
+  const plain = (requests as { method?: string; path?: string; headers?: Record<string, string> }[]).map(
+    ({ method, path, headers }) => ({ method, path, headers }),
+  );
+  return startProbe<number[]>({ kind: "latency", url, requests: plain });
 }
 
 function percentile(xs: number[], p: number): number {
@@ -193,17 +195,12 @@ function percentile(xs: number[], p: number): number {
 async function load(opts: autocannon.Options, server: Started | number[] | null = null): Promise<Load> {
   const pids = server === null ? [] : Array.isArray(server) ? server : [server.child.pid ?? 0];
   const serverCpu = () => pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+  const probe = server !== null && opts.requests !== undefined ? await probeLatencies(String(opts.url), opts.requests) : null;
   const cpuBefore = serverCpu();
   const ownBefore = process.cpuUsage();
   const startedAt = performance.now();
-  let finished = false;
-  const probe =
-    server !== null && opts.requests !== undefined
-      ? probeLatencies(String(opts.url), opts.requests, () => finished)
-      : Promise.resolve([]);
   const result = await autocannon({ connections: CONNECTIONS, duration: DURATION, ...opts });
-  finished = true;
-  const latencies = await probe;
+  const latencies = probe === null ? [] : await probe.stop();
   const wall = (performance.now() - startedAt) / 1000;
   const serverSeconds = serverCpu() - cpuBefore;
   const own = process.cpuUsage(ownBefore);
@@ -424,37 +421,6 @@ function stormRequests(): autocannon.Request[] {
 }
 
 /**
- * Statuses and latencies (ms) of logins sent until `done()`, for usernames and from
- * addresses the storm does not use, so that what they meet is the hash queue, not a throttle.
- */
-async function probeLogins(port: number, done: () => boolean): Promise<{ status: number; ms: number }[]> {
-  const one = (i: number) => {
-    const headers = { "content-type": "application/x-www-form-urlencoded", "x-forwarded-for": `192.0.2.${i % 250}` };
-    const body = `username=probe${i}%40bench.test&password=guess-${i}`;
-    const started = process.hrtime.bigint();
-    return new Promise<{ status: number; ms: number }>((resolve, reject) => {
-      const req = httpRequest(
-        { host: "127.0.0.1", port, method: "POST", path: "/api/v1/fetch_api_key", headers, agent: false },
-        (res) => {
-          res.resume();
-          res.on("end", () => resolve({ status: res.statusCode ?? 0, ms: Number(process.hrtime.bigint() - started) / 1e6 }));
-        },
-      );
-      req.on("error", reject);
-      req.end(body);
-    });
-  };
-  // Sent at a steady PROBE_RATE whatever the answers, so that they sample the queue at arbitrary
-  // moments rather than each waiting out the one before.
-  const sent: Promise<{ status: number; ms: number }>[] = [];
-  for (let i = 0; !done(); i++) {
-    sent.push(one(i));
-    await new Promise((resolve) => setTimeout(resolve, 1000 / PROBE_RATE));
-  }
-  return Promise.all(sent);
-}
-
-/**
  * users/me throughput and p99 while fetch_api_key is flooded, against quiet: first a storm that
  * keeps the hash queue exactly full (QUEUE_MAX + HASHING connections, each sending its next login
  * when the last is answered), then one far beyond it: STORM_RATE attempts a second over four
@@ -466,6 +432,8 @@ async function benchStorm(): Promise<void> {
   const { port } = server.info as { port: number };
   const keyLoad = keyUse(server);
   await warmUp(server);
+  // Probe logins sent so far: each probe goes on from there, with usernames and addresses unused.
+  let probed = 0;
   const storm =
     (connections: number, rate?: number) =>
     async (): Promise<{ load: Load; logins: { status: number; ms: number }[]; sent: autocannon.Result }> => {
@@ -481,11 +449,13 @@ async function benchStorm(): Promise<void> {
       });
       // Let the storm fill the hash queue before measuring.
       await new Promise((resolve) => setTimeout(resolve, 1000));
-      let finished = false;
-      const logins = probeLogins(port, () => finished);
+      // Logins of usernames and from addresses the storm does not use, so that what they meet
+      // is the hash queue, not a throttle; sent at a steady PROBE_RATE whatever the answers, so
+      // that they sample the queue at arbitrary moments rather than each waiting out the last.
+      const logins = await startProbe<{ status: number; ms: number }[]>({ kind: "logins", port, rate: PROBE_RATE, from: probed });
       const measured = await load(keyLoad, server);
-      finished = true;
-      const seen = await logins;
+      const seen = await logins.stop();
+      probed += seen.length;
       const sent = await flood;
       return { load: measured, logins: seen, sent };
     };
@@ -529,6 +499,11 @@ async function benchStorm(): Promise<void> {
       target: "≤ 3.00",
     });
   }
+  const count = (xs: { status: number }[]) =>
+    JSON.stringify(xs.reduce<Record<number, number>>((m, x) => Object.assign(m, { [x.status]: (m[x.status] ?? 0) + 1 }), {}));
+  // A probe login meets the hash queue (checked: 401; refused: 503) or the row times something else.
+  const astray = [...atLogins, ...beyondLogins].filter((l) => l.status !== 401 && l.status !== 503);
+  if (astray.length > 0) throw new Error(`probe logins met something besides the hash queue: ${count(astray)}`);
   const refused = beyondLogins.filter((l) => l.status === 503).map((l) => l.ms);
   // A login that was checked (its password hashed), from either storm: what a refusal is compared with.
   const checked = [...atLogins, ...beyondLogins].filter((l) => l.status === 401 || l.status === 200).map((l) => l.ms);
@@ -550,8 +525,6 @@ async function benchStorm(): Promise<void> {
     return `${total} attempts sent over ${results.length * (DURATION + 2)} s, answered ${JSON.stringify(byStatus)}`;
   };
   console.log(`  storm at the bound: ${sent(floods[0] ?? [])}; beyond: ${sent(floods[1] ?? [])}`);
-  const count = (xs: { status: number }[]) =>
-    JSON.stringify(xs.reduce<Record<number, number>>((m, x) => Object.assign(m, { [x.status]: (m[x.status] ?? 0) + 1 }), {}));
   console.log(
     `  storm: ${STORM_USERNAMES} usernames from as many addresses; queue bound ${QUEUE_MAX}, ${HASHING} hashing thread(s); ` +
       `probe logins at the bound ${count(atLogins)}, beyond ${count(beyondLogins)}; server RSS after ${(rss / 1024).toFixed(1)} MiB`,
