@@ -8,8 +8,11 @@ import { STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
 import type { FastifyBaseLogger } from "fastify";
 
-/** How many requests one connection may carry; the last answer says `Connection: close`. */
-export const MAX_REQUESTS_PER_SOCKET = 100;
+/**
+ * How many requests one connection may carry (nginx's `keepalive_requests` default); the last
+ * answer says `Connection: close`, and a connection that pipelines past it is closed.
+ */
+export const MAX_REQUESTS_PER_SOCKET = 1000;
 /** A request in progress whose connection shows no traffic for this long is cut. */
 export const CONNECTION_TIMEOUT_MS = 30_000;
 /** How often the server looks for requests past their header or request timeout. */

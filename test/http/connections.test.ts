@@ -8,6 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
+import { Agent, request as httpRequest } from "node:http";
 import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -171,6 +172,39 @@ describe("connections", () => {
     const answers = a.received().split("HTTP/1.1 ").length - 1;
     assert.ok(answers <= MAX_REQUESTS_PER_SOCKET, `${answers} answers`);
     assert.doesNotMatch(a.received(), /HTTP\/1\.1 503/);
+  });
+
+  test("a keep-alive connection carries MAX_REQUESTS_PER_SOCKET requests, the last answer says Connection: close, the next goes on a new one", async () => {
+    assert.equal(MAX_REQUESTS_PER_SOCKET, 1000, "the README and SECURITY.md say 1,000");
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const seen: { socket: Socket; connection: string | undefined; status: number }[] = [];
+    for (let i = 0; i <= MAX_REQUESTS_PER_SOCKET; i++) {
+      seen.push(
+        await new Promise((resolve, reject) => {
+          const req = httpRequest(
+            { agent, host: "127.0.0.1", port: node.port, path: "/api/v1/users/me", headers: basicAuth("ann@example.com", key) },
+            (res) => {
+              const socket = res.socket;
+              res.resume();
+              res.on("end", () => resolve({ socket, connection: res.headers.connection, status: res.statusCode ?? 0 }));
+            },
+          );
+          req.on("error", reject);
+          req.end();
+        }),
+      );
+    }
+    agent.destroy();
+    assert.ok(seen.every((s) => s.status === 200));
+    const first = seen[0]?.socket;
+    assert.equal(seen.slice(0, MAX_REQUESTS_PER_SOCKET).filter((s) => s.socket === first).length, MAX_REQUESTS_PER_SOCKET);
+    assert.deepEqual(
+      seen.slice(0, MAX_REQUESTS_PER_SOCKET - 1).filter((s) => s.connection !== "keep-alive"),
+      [],
+      "every answer before the last keeps the connection",
+    );
+    assert.equal(seen[MAX_REQUESTS_PER_SOCKET - 1]?.connection, "close");
+    assert.notEqual(seen[MAX_REQUESTS_PER_SOCKET]?.socket, first);
   });
 
   test("every refusal is counted in /metrics by reason", async () => {
