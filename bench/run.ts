@@ -360,9 +360,11 @@ async function benchTracking(): Promise<void> {
   allAnswered([...withTracking, ...without], "users/me under load");
   await stopServer(on);
   await stopServer(off);
-  const writes = Number(
-    (JSON.parse(on.later.find((l) => l.includes("keyUseWrites")) ?? "{}") as { keyUseWrites?: number }).keyUseWrites ?? 0,
-  );
+  const counts = JSON.parse(on.later.find((l) => l.includes("keyUseWrites")) ?? "{}") as {
+    keyUseWrites?: number;
+    keyUseStatements?: number;
+  };
+  const writes = counts.keyUseWrites ?? 0;
   const answered = withTracking.reduce((n, r) => n + r.rps * DURATION, 0);
   rows.push({
     name: "GET /users/me req/s, last-use tracking on (written every 1 s per key) vs off",
@@ -373,7 +375,7 @@ async function benchTracking(): Promise<void> {
     cpu: pairedRatio(withTracking, without, (r) => r.cpuUs),
   });
   console.log(
-    `  tracking: ${writes} last-use writes for about ${answered.toFixed(0)} requests measured (plus warm-up); ` +
+    `  tracking: ${writes} key uses written in ${counts.keyUseStatements ?? 0} statements for about ${answered.toFixed(0)} requests measured (plus warm-up); ` +
       `server CPU per request ${median(withTracking.map((r) => r.cpuUs)).toFixed(1)} µs on, ${median(without.map((r) => r.cpuUs)).toFixed(1)} µs off`,
   );
 }

@@ -67,7 +67,9 @@ async function serveLatchkey(env: Record<string, string>, extraUsers: number): P
   const stop = async () => {
     await app.close();
     await ctx.keyUse?.flush();
-    process.stdout.write(`${JSON.stringify({ keyUseWrites: ctx.keyUse?.writes ?? 0 })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ keyUseWrites: ctx.keyUse?.writes ?? 0, keyUseStatements: ctx.keyUse?.statements ?? 0 })}\n`,
+    );
     await sync.close();
     await database.close();
     for (const suffix of ["", "-wal", "-shm"]) rmSync(dbPath + suffix, { force: true });

@@ -127,6 +127,8 @@ export async function startServer(
       clearTimeout(force);
       clearInterval(sweep);
       if (metricsServer !== null) await closeServer(metricsServer);
+      // The key uses noted by the last requests are written before the database closes.
+      await ctx.keyUse?.flush();
       await sync?.close();
       if (redis !== null) await closeRedis(redis);
       await hasher.close();

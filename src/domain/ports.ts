@@ -124,8 +124,16 @@ export interface KeyUse {
   client: string;
 }
 
+export interface KeyUseRecord {
+  userId: number;
+  keyDigest: string;
+  use: KeyUse;
+}
+
 export interface KeyUseStore {
   record(userId: number, keyDigest: string, use: KeyUse): Promise<void>;
+  /** Records the uses of several keys (each digest once) in one statement. */
+  recordMany(uses: KeyUseRecord[]): Promise<void>;
   find(keyDigest: string): Promise<KeyUse | null>;
   /** Forgets every key of the user but `keepDigest`. */
   forgetOthers(userId: number, keepDigest: string): Promise<void>;

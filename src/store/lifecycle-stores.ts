@@ -6,6 +6,7 @@ import type {
   BotService,
   BotServiceStore,
   KeyUse,
+  KeyUseRecord,
   KeyUseStore,
   PushDeviceStore,
   StoredAuditEvent,
@@ -97,11 +98,29 @@ export class KyselyKeyUseStore implements KeyUseStore {
   constructor(private readonly db: Db) {}
 
   async record(userId: number, keyDigest: string, use: KeyUse): Promise<void> {
-    const values = { used_at: use.usedAt, ip: use.ip, client: use.client };
+    await this.recordMany([{ userId, keyDigest, use }]);
+  }
+
+  async recordMany(uses: KeyUseRecord[]): Promise<void> {
+    if (uses.length === 0) return;
     await this.db
       .insertInto("api_key_last_use")
-      .values({ key_digest: keyDigest, user_id: userId, ...values })
-      .onConflict((oc) => oc.column("key_digest").doUpdateSet(values))
+      .values(
+        uses.map(({ userId, keyDigest, use }) => ({
+          key_digest: keyDigest,
+          user_id: userId,
+          used_at: use.usedAt,
+          ip: use.ip,
+          client: use.client,
+        })),
+      )
+      .onConflict((oc) =>
+        oc.column("key_digest").doUpdateSet((eb) => ({
+          used_at: eb.ref("excluded.used_at"),
+          ip: eb.ref("excluded.ip"),
+          client: eb.ref("excluded.client"),
+        })),
+      )
       .execute();
   }
 

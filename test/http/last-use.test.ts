@@ -4,6 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import type { KeyUseTracker } from "../../src/domain/key-use.js";
+import { pollUntil } from "../cluster-helper.js";
 import { basic, json, makeTestServer, type TestServer } from "../helper.js";
 
 const LAST_USE = "/api/v1/latchkey/api_key/last_use";
@@ -57,6 +59,7 @@ test("a key's use is recorded at most once a minute, with address and client", a
   // Another user's key has its own record.
   const iago = basic("iago@zulip.com", server.keys.get(server.iago.id) as string);
   await use(server, iago, { "user-agent": "" });
+  await server.ctx.keyUse?.flush();
   const iagoDigest = (await server.ctx.stores.users.getSealedApiKey(server.iago.id))?.digest as string;
   assert.deepEqual(await server.ctx.stores.keyUses.find(iagoDigest), {
     usedAt: start + 60_000,
@@ -119,7 +122,7 @@ test("a failed write is logged and the request is still answered", async (t) => 
     log: { info() {}, warn: (_obj: object, msg?: string) => warnings.push(msg ?? ""), error() {} },
   });
   t.after(() => server.close());
-  server.ctx.stores.keyUses.record = async () => {
+  server.ctx.stores.keyUses.recordMany = async () => {
     throw new Error("disk full");
   };
   await use(server, hamletAuth(server));
@@ -139,4 +142,22 @@ test("LATCHKEY_TRACK_KEY_USE_INTERVAL sets how often a key's use is written", as
   server.clock.advance(1);
   await use(server, auth, { "user-agent": "ZulipMobile/27.1" }, "203.0.113.7");
   assert.deepEqual(await lastUse(server), { usedAt: start + 5000, ip: "203.0.113.7", client: "ZulipMobile" });
+});
+
+test("uses noted together are written in one statement, in the background, without waiting for a read", async (t) => {
+  const server = await makeTestServer();
+  t.after(() => server.close());
+  const tracker = server.ctx.keyUse as KeyUseTracker;
+  const digests = await Promise.all(
+    [server.iago, server.hamlet].map(async (u) => (await server.ctx.stores.users.getSealedApiKey(u.id))?.digest as string),
+  );
+  const describe = (ip: string) => ({ ip, client: "ZulipMobile" });
+  // Noted in one turn of the event loop, so nothing can be written in between.
+  tracker.note(digests[0] as string, server.iago.id, "203.0.113.1", describe);
+  tracker.note(digests[1] as string, server.hamlet.id, "203.0.113.2", describe);
+  assert.equal(tracker.statements, 0, "nothing is written while the request is answered");
+  // No flush: the batch goes out on its own once BATCH_DELAY_MS has passed.
+  assert.ok(await pollUntil(async () => (await server.ctx.stores.keyUses.find(digests[1] as string)) !== null, 10_000));
+  assert.equal((await server.ctx.stores.keyUses.find(digests[0] as string))?.ip, "203.0.113.1");
+  assert.deepEqual({ writes: tracker.writes, statements: tracker.statements }, { writes: 2, statements: 1 });
 });

@@ -342,9 +342,17 @@ function contract(name: string, open: () => Promise<DatabaseHandle>): void {
       await stores.keyUses.record(iago.id, "digest-new", { usedAt: NOW, ip: "10.0.0.2", client: "b" });
       await stores.keyUses.record(iago.id, "digest-new", { usedAt: NOW + 60_000, ip: "10.0.0.3", client: "c" });
       assert.deepEqual(await stores.keyUses.find("digest-new"), { usedAt: NOW + 60_000, ip: "10.0.0.3", client: "c" });
+      // Several keys in one statement: a row already there is updated, a new one inserted.
+      await stores.keyUses.recordMany([
+        { userId: iago.id, keyDigest: "digest-new", use: { usedAt: NOW + 120_000, ip: "10.0.0.4", client: "d" } },
+        { userId: hamlet.id, keyDigest: "digest-hamlet", use: { usedAt: NOW, ip: "10.0.0.5", client: "e" } },
+      ]);
+      assert.deepEqual(await stores.keyUses.find("digest-new"), { usedAt: NOW + 120_000, ip: "10.0.0.4", client: "d" });
+      assert.deepEqual(await stores.keyUses.find("digest-hamlet"), { usedAt: NOW, ip: "10.0.0.5", client: "e" });
       await stores.keyUses.forgetOthers(iago.id, "digest-new");
       assert.equal(await stores.keyUses.find("digest-old"), null);
       assert.notEqual(await stores.keyUses.find("digest-new"), null);
+      assert.notEqual(await stores.keyUses.find("digest-hamlet"), null, "another account's keys stay");
 
       // Bot services.
       const bot = await stores.users.create(
