@@ -3,10 +3,16 @@
  * background, shown to its owner at `GET /api/v1/latchkey/api_key/last_use`.
  */
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
 import type { KeyUseTracker } from "../../src/domain/key-use.js";
+import { startServer } from "../../src/server.js";
+import { openDatabase } from "../../src/store/database.js";
+import { createStores } from "../../src/store/stores.js";
 import { pollUntil } from "../cluster-helper.js";
-import { basic, json, makeTestServer, type TestServer } from "../helper.js";
+import { basic, json, makeTestServer, type TestServer, testConfig } from "../helper.js";
 
 const LAST_USE = "/api/v1/latchkey/api_key/last_use";
 
@@ -160,4 +166,27 @@ test("uses noted together are written in one statement, in the background, witho
   assert.ok(await pollUntil(async () => (await server.ctx.stores.keyUses.find(digests[1] as string)) !== null, 10_000));
   assert.equal((await server.ctx.stores.keyUses.find(digests[0] as string))?.ip, "203.0.113.1");
   assert.deepEqual({ writes: tracker.writes, statements: tracker.statements }, { writes: 2, statements: 1 });
+});
+
+test("a server that stops writes the uses it has noted before it closes the database", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "latchkey-last-use-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const databaseUrl = join(dir, "latchkey.sqlite");
+  const config = testConfig("development", {
+    LATCHKEY_DATABASE_URL: databaseUrl,
+    LATCHKEY_SECRETS_FILE: join(dir, "secrets.json"),
+    PORT: "0",
+    HOST: "127.0.0.1",
+  });
+  const server = await startServer(config, () => {});
+  const tracker = server.ctx.keyUse as KeyUseTracker;
+  const user = (await server.ctx.stores.users.findByDeliveryEmail(1, "iago@zulip.com")) as { id: number };
+  const digest = (await server.ctx.stores.users.getSealedApiKey(user.id))?.digest as string;
+  tracker.note(digest, user.id, "203.0.113.9", (ip) => ({ ip, client: "ZulipTerminal" }));
+  assert.equal(tracker.statements, 0, "the use is still waiting for its batch");
+  await server.close();
+
+  const database = await openDatabase(databaseUrl);
+  t.after(() => database.close());
+  assert.equal((await createStores(database.db).keyUses.find(digest))?.client, "ZulipTerminal");
 });
