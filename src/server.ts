@@ -69,7 +69,8 @@ export async function startServer(
     const shared = redis;
     if (shared !== null) readiness.push({ name: "redis", check: () => shared.ping().then(() => {}) });
     app = await buildApp({ config, ctx, logger, readiness, metrics });
-    sync = await syncKeyCache(database, ctx.keyCache, logger, redis);
+    // The context's logger: a broadcast that fails while a request is served names the request.
+    sync = await syncKeyCache(database, ctx.keyCache, ctx.log, redis);
     if (config.mode === "development" && (await seedDemo(ctx))) {
       out("Created the demo organization.");
     }

@@ -5,7 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { sql } from "kysely";
+import { Redis } from "ioredis";
+import { syncKeyCacheOverRedis } from "../../src/store/cache-sync.js";
+import { freePort, pollUntil } from "../cluster-helper.js";
 import { basic, form, makeTestServer, PASSWORD } from "../helper.js";
 
 /** The value of one sample of the exposition text, or undefined. */
@@ -119,17 +121,23 @@ test("lines written for a request by code not handed its logger carry the reques
     error: (obj: object, msg?: string) => lines.push({ ...obj, msg }),
   };
   const server = await makeTestServer({ log });
-  t.after(() => server.close());
-  // The last-use write that this request starts in the background fails.
-  await sql`DROP TABLE api_key_last_use`.execute(server.database.db);
+  // As `serve` connects the key cache to the other nodes, through a Redis that cannot be
+  // reached: the broadcast of an invalidation a request makes fails after the answer.
+  const redis = new Redis({ host: "127.0.0.1", port: await freePort(), lazyConnect: true, enableOfflineQueue: false });
+  const sync = await syncKeyCacheOverRedis(redis, server.ctx.keyCache, server.ctx.log);
+  t.after(async () => {
+    await sync.close();
+    redis.disconnect();
+    await server.close();
+  });
   const answer = await server.app.inject({
-    method: "GET",
-    url: "/api/v1/users/me",
+    method: "POST",
+    url: "/api/v1/users/me/api_key/regenerate",
     headers: { authorization: basic("iago@zulip.com", server.keys.get(server.iago.id) as string) },
   });
   assert.equal(answer.statusCode, 200);
-  await server.ctx.keyUse?.flush();
-  const failed = lines.find((l) => l.msg === "could not record an API key's use");
-  assert.ok(failed, "the failed write was logged");
+  const broadcast = "could not broadcast a key-cache invalidation; every node will be asked to flush";
+  assert.ok(await pollUntil(() => lines.some((l) => l.msg === broadcast), 10_000), "the failed broadcast was logged");
+  const failed = lines.find((l) => l.msg === broadcast) as Record<string, unknown>;
   assert.equal(failed.reqId, answer.headers["x-request-id"]);
 });
