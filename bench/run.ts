@@ -478,8 +478,7 @@ async function benchStorm(): Promise<void> {
     beyondLogins.push(...over.logins);
     floods[1]?.push(over.sent);
   }
-  if ([...quiet, ...atBound, ...beyond].some((r) => r.non2xx > 0))
-    throw new Error("users/me answered non-2xx responses under load");
+  allAnswered([...quiet, ...atBound, ...beyond], "users/me under load");
   const rss = await stopServer(server);
   for (const [label, loads] of [
     ["at the hash queue's bound", atBound],

@@ -131,7 +131,6 @@ export interface KeyUseRecord {
 }
 
 export interface KeyUseStore {
-  record(userId: number, keyDigest: string, use: KeyUse): Promise<void>;
   /** Records the uses of several keys (each digest once) in one statement. */
   recordMany(uses: KeyUseRecord[]): Promise<void>;
   find(keyDigest: string): Promise<KeyUse | null>;

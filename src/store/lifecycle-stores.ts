@@ -97,10 +97,6 @@ export class KyselyAuditLogStore implements AuditLogStore {
 export class KyselyKeyUseStore implements KeyUseStore {
   constructor(private readonly db: Db) {}
 
-  async record(userId: number, keyDigest: string, use: KeyUse): Promise<void> {
-    await this.recordMany([{ userId, keyDigest, use }]);
-  }
-
   async recordMany(uses: KeyUseRecord[]): Promise<void> {
     if (uses.length === 0) return;
     await this.db

@@ -338,9 +338,15 @@ function contract(name: string, open: () => Promise<DatabaseHandle>): void {
       assert.equal((await stores.auditLog.list(realm.id, 1)).length, 1);
 
       // Key uses: one row per key, the latest use wins; forgetting keeps only the current key.
-      await stores.keyUses.record(iago.id, "digest-old", { usedAt: NOW, ip: "10.0.0.1", client: "a" });
-      await stores.keyUses.record(iago.id, "digest-new", { usedAt: NOW, ip: "10.0.0.2", client: "b" });
-      await stores.keyUses.record(iago.id, "digest-new", { usedAt: NOW + 60_000, ip: "10.0.0.3", client: "c" });
+      await stores.keyUses.recordMany([
+        { userId: iago.id, keyDigest: "digest-old", use: { usedAt: NOW, ip: "10.0.0.1", client: "a" } },
+      ]);
+      await stores.keyUses.recordMany([
+        { userId: iago.id, keyDigest: "digest-new", use: { usedAt: NOW, ip: "10.0.0.2", client: "b" } },
+      ]);
+      await stores.keyUses.recordMany([
+        { userId: iago.id, keyDigest: "digest-new", use: { usedAt: NOW + 60_000, ip: "10.0.0.3", client: "c" } },
+      ]);
       assert.deepEqual(await stores.keyUses.find("digest-new"), { usedAt: NOW + 60_000, ip: "10.0.0.3", client: "c" });
       // Several keys in one statement: a row already there is updated, a new one inserted.
       await stores.keyUses.recordMany([
@@ -371,7 +377,9 @@ function contract(name: string, open: () => Promise<DatabaseHandle>): void {
         stores.transaction(async (tx) => {
           await tx.pushDevices.add(iago.id, 1, "lost-token", null, NOW);
           await tx.auditLog.add({ ...event, eventType: 999, eventTime: NOW + 99 });
-          await tx.keyUses.record(iago.id, "digest-lost", { usedAt: NOW, ip: "x", client: "y" });
+          await tx.keyUses.recordMany([
+            { userId: iago.id, keyDigest: "digest-lost", use: { usedAt: NOW, ip: "x", client: "y" } },
+          ]);
           throw new Error("undo");
         }),
         /undo/,
