@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import type { KeyUseTracker } from "../../src/domain/key-use.js";
+import { BATCH_DELAY_MS, BATCH_MAX, type KeyUseTracker } from "../../src/domain/key-use.js";
 import { startServer } from "../../src/server.js";
 import { openDatabase } from "../../src/store/database.js";
 import { createStores } from "../../src/store/stores.js";
@@ -163,9 +163,24 @@ test("uses noted together are written in one statement, in the background, witho
   tracker.note(digests[1] as string, server.hamlet.id, "203.0.113.2", describe);
   assert.equal(tracker.statements, 0, "nothing is written while the request is answered");
   // No flush: the batch goes out on its own once BATCH_DELAY_MS has passed.
+  assert.equal(BATCH_DELAY_MS, 100, "docs/key-lifecycle.md says 100 ms");
   assert.ok(await pollUntil(async () => (await server.ctx.stores.keyUses.find(digests[1] as string)) !== null, 10_000));
   assert.equal((await server.ctx.stores.keyUses.find(digests[0] as string))?.ip, "203.0.113.1");
   assert.deepEqual({ writes: tracker.writes, statements: tracker.statements }, { writes: 2, statements: 1 });
+});
+
+test("a batch holds at most BATCH_MAX uses: the use past it goes out in a statement of its own", async (t) => {
+  const server = await makeTestServer();
+  t.after(() => server.close());
+  const tracker = server.ctx.keyUse as KeyUseTracker;
+  assert.equal(BATCH_MAX, 500, "docs/key-lifecycle.md says 500");
+  const describe = (ip: string) => ({ ip, client: "ZulipMobile" });
+  for (let i = 0; i <= BATCH_MAX; i++) tracker.note(`digest-${i}`, server.iago.id, "203.0.113.1", describe);
+  // The BATCH_MAX-th use sent the full batch at once; the one after it waits for the next.
+  assert.deepEqual({ writes: tracker.writes, statements: tracker.statements }, { writes: BATCH_MAX, statements: 1 });
+  await tracker.flush();
+  assert.deepEqual({ writes: tracker.writes, statements: tracker.statements }, { writes: BATCH_MAX + 1, statements: 2 });
+  assert.notEqual(await server.ctx.stores.keyUses.find(`digest-${BATCH_MAX}`), null);
 });
 
 test("a server that stops writes the uses it has noted before it closes the database", async (t) => {
